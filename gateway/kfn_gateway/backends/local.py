@@ -1,0 +1,335 @@
+"""The ``local`` backend: each replica is a ``kfn_runtime`` worker process on this machine.
+
+Cold starts stay fast because generic workers are started ahead of need (a warm pool): a
+function's first request takes an idle worker and tells it which handler to load (``POST
+/load``), as Fission specialises pool pods, instead of waiting for a Python interpreter to boot.
+A worker that dies is noticed at once (its process exit), dropped from routing and replaced
+while the function still wants replicas; its in-flight requests get a clear ExitError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from kfn_gateway import dispatching
+from kfn_gateway.dispatching import FunctionState, Replica
+from kfn_gateway.metrics import Metrics
+from kfn_gateway.outcomes import Kind, Outcome
+from kfn_gateway.settings import GatewaySettings
+
+__all__ = ["LocalBackend", "Worker", "INVOKE_PATH"]
+
+logger = logging.getLogger(__name__)
+
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+_SIGNALS = {getattr(signal, n): n[3:].lower() for n in ("SIGKILL", "SIGTERM", "SIGSEGV", "SIGABRT", "SIGINT")}
+
+
+class WorkerStartError(Exception):
+    pass
+
+
+class Worker:
+    """A runtime process and how to reach it."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.exited: asyncio.Task[int] = asyncio.get_running_loop().create_task(proc.wait())
+
+    @property
+    def alive(self) -> bool:
+        return not self.exited.done()
+
+    def exit_reason(self) -> str:
+        code = self.proc.returncode
+        if code is None:
+            return "Runtime became unreachable"
+        if code < 0:
+            return f"Runtime exited with error: signal: {_SIGNALS.get(-code, str(-code))}"
+        return f"Runtime exited with error: exit status {code}"
+
+    async def stop(self, grace: float) -> None:
+        if not self.alive:
+            return
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(asyncio.shield(self.exited), grace)
+        except (ProcessLookupError, TimeoutError):
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            await self.exited
+
+
+def _worker_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KFN_")}
+    env.update(extra)
+    return env
+
+
+async def spawn_worker(timeout: float) -> Worker:
+    """Start a generic (pool-mode) runtime and wait until it listens."""
+    read_fd, write_fd = os.pipe()
+    env = _worker_env({"KFN_POOL": "1", "KFN_RUNTIME_HOST": "127.0.0.1", "KFN_RUNTIME_PORT": "0",
+                       "KFN_READY_FD": str(write_fd), "KFN_PARENT_PID": str(os.getpid()),
+                       "PYTHONUNBUFFERED": "1"})
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kfn_runtime", env=env, pass_fds=(write_fd,),
+            stdin=asyncio.subprocess.DEVNULL)
+    finally:
+        os.close(write_fd)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        port = int(json.loads(line)["port"])
+    except (TimeoutError, ValueError, KeyError, TypeError) as exc:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+        await proc.wait()
+        raise WorkerStartError(f"runtime worker did not start within {timeout:g}s "
+                               f"(exit code {proc.returncode}): {exc!r}") from None
+    finally:
+        transport.close()
+    return Worker(proc, port)
+
+
+class WarmPool:
+    """Idle generic workers, refilled in the background as functions take them."""
+
+    def __init__(self, size: int, start_timeout: float) -> None:
+        self.size = size
+        self.start_timeout = start_timeout
+        self.idle: list[Worker] = []
+        self.filling = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    def fill(self) -> None:
+        while not self.closed and len(self.idle) + self.filling < self.size:
+            self.filling += 1
+            task = asyncio.get_running_loop().create_task(self._add())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _add(self) -> None:
+        try:
+            worker = await spawn_worker(self.start_timeout)
+        except WorkerStartError as exc:
+            logger.error("warm pool: %s", exc)
+            return
+        finally:
+            self.filling -= 1
+        if self.closed:
+            await worker.stop(1.0)
+            return
+        self.idle.append(worker)
+
+    async def take(self) -> Worker:
+        """An idle worker if one is ready, else a new one started now."""
+        while self.idle:
+            worker = self.idle.pop()
+            if worker.alive:
+                self.fill()
+                return worker
+        self.fill()
+        return await spawn_worker(self.start_timeout)
+
+    async def close(self) -> None:
+        self.closed = True
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*(w.stop(1.0) for w in self.idle))
+        self.idle.clear()
+
+
+class LocalBackend:
+    def __init__(self, settings: GatewaySettings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.pool = WarmPool(settings.warm_pool_size, settings.worker_start_timeout)
+        self.session: aiohttp.ClientSession | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.workers: dict[str, set[Worker]] = {}
+        self.closing = False
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, force_close=False)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self.pool.fill()
+
+    async def close(self) -> None:
+        self.closing = True
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        workers = [w for ws in self.workers.values() for w in ws]
+        await asyncio.gather(self.pool.close(), *(w.stop(self.settings.drain_timeout) for w in workers))
+        if self.session is not None:
+            await self.session.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # --- scaling ---------------------------------------------------------------------------
+
+    def scale(self, state: FunctionState, replicas: int) -> None:
+        if self.closing:
+            return
+        current = len(state.replicas) + state.starting
+        for _ in range(replicas - current):
+            state.starting += 1
+            self._spawn(self._start_replica(state))
+        if replicas < current:
+            idle_first = sorted(state.replicas, key=lambda r: r.in_flight)
+            for replica in idle_first[: max(0, len(state.replicas) - replicas)]:
+                if state.remove(replica):
+                    self._spawn(self._drain(state, replica))
+        self.metrics.replicas_ready.labels(state.fn.namespace, state.fn.name).set(len(state.replicas))
+
+    def _load_request(self, state: FunctionState) -> dict[str, Any]:
+        spec = state.fn.spec
+        return {
+            "name": state.fn.name, "namespace": state.fn.namespace, "handler": spec.handler,
+            "codeDir": state.code_dir, "timeoutSeconds": spec.timeout_seconds, "memoryMiB": spec.memory_mib,
+            "concurrency": spec.concurrency.per_replica,
+            "env": {e.name: e.value or "" for e in spec.env},
+        }
+
+    async def _start_replica(self, state: FunctionState) -> None:
+        fn = state.fn
+        began = time.monotonic()
+        worker: Worker | None = None
+        try:
+            worker = await self.pool.take()
+            assert self.session is not None
+            async with self.session.post(
+                    worker.url + "/load", json=self._load_request(state),
+                    timeout=aiohttp.ClientTimeout(total=max(30.0, fn.spec.timeout_seconds))) as resp:
+                body = await resp.read()
+                status = resp.status
+        except asyncio.CancelledError:
+            state.starting -= 1
+            if worker is not None:
+                await worker.stop(1.0)
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - reported below
+            state.starting -= 1
+            state.last_problem = f"runtime worker failed to start: {exc!r}"
+            logger.error("[%s] %s", fn.key, state.last_problem)
+            if worker is not None:
+                await worker.stop(1.0)
+            return
+        if status != 200:
+            state.starting -= 1
+            await worker.stop(1.0)
+            outcome = Outcome(Kind.INIT_ERROR, body, request_id="", duration=time.monotonic() - began,
+                              cold_start=True)
+            state.last_problem = f"init error: {outcome.error().get('errorMessage', '')}"
+            logger.error("[%s] %s", fn.key, state.last_problem)
+            if not state.replicas and state.starting == 0:
+                state.fail_waiters(dispatching.InitFailed(outcome))
+                state.desired = 0
+            return
+        state.starting -= 1
+        replica = Replica(url=worker.url, handle=worker)
+        self.workers.setdefault(fn.key, set()).add(worker)
+        self.metrics.cold_starts.labels(fn.namespace, fn.name).inc()
+        self.metrics.cold_start_duration.labels(fn.namespace, fn.name).observe(time.monotonic() - began)
+        state.last_problem = None
+        if self.closing or len(state.replicas) >= state.desired and not state.waiters:
+            # scaled down while starting: this replica is not wanted any more
+            self._spawn(self._retire(state, worker))
+            return
+        state.add(replica)
+        self.metrics.replicas_ready.labels(fn.namespace, fn.name).set(len(state.replicas))
+        self._spawn(self._watch(state, replica, worker))
+
+    async def _watch(self, state: FunctionState, replica: Replica, worker: Worker) -> None:
+        """Drop a replica whose process exits, and start another while the function wants one."""
+        await asyncio.shield(worker.exited)
+        if state.remove(replica):
+            logger.warning("[%s] replica %s exited: %s", state.key, replica.id, worker.exit_reason())
+            self.metrics.replicas_ready.labels(state.fn.namespace, state.fn.name).set(len(state.replicas))
+            if not self.closing and len(state.replicas) + state.starting < state.desired:
+                state.starting += 1
+                self._spawn(self._start_replica(state))
+        self.workers.get(state.key, set()).discard(worker)
+
+    async def _drain(self, state: FunctionState, replica: Replica) -> None:
+        deadline = time.monotonic() + self.settings.drain_timeout
+        while replica.in_flight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self._retire(state, replica.handle)
+        self.metrics.replicas_ready.labels(state.fn.namespace, state.fn.name).set(len(state.replicas))
+
+    async def _retire(self, state: FunctionState, worker: Worker) -> None:
+        await worker.stop(self.settings.drain_timeout)
+        self.workers.get(state.key, set()).discard(worker)
+
+    # --- forwarding ------------------------------------------------------------------------
+
+    async def forward(self, state: FunctionState, replica: Replica, payload: bytes, request_id: str,
+                      cold_start: bool) -> Outcome:
+        assert self.session is not None
+        began = time.monotonic()
+        limit = state.fn.spec.timeout_seconds + self.settings.forward_grace
+        worker: Worker = replica.handle
+        try:
+            async with self.session.post(
+                    replica.url + INVOKE_PATH, data=payload,
+                    headers={"X-Kfn-Request-Id": request_id, "Content-Type": "application/json"},
+                    timeout=aiohttp.ClientTimeout(total=limit)) as resp:
+                body = await resp.read()
+                status = resp.status
+                headers = resp.headers
+        except TimeoutError:
+            # The runtime enforces the timeout itself; silence past it means it is stuck.
+            logger.error("[%s] replica %s did not answer within %gs; stopping it", state.key, replica.id, limit)
+            if state.remove(replica):
+                self._spawn(self._retire(state, worker))
+            return self._failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
+                                 f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds", began, cold_start)
+        except aiohttp.ClientError:
+            try:
+                await asyncio.wait_for(asyncio.shield(worker.exited), 1.0)
+            except TimeoutError:
+                pass
+            return self._failure(Kind.EXIT_ERROR, "Runtime.ExitError", request_id, worker.exit_reason(),
+                                 began, cold_start)
+        duration = time.monotonic() - began
+        if status == 200 and "X-Amz-Function-Error" not in headers:
+            return Outcome(Kind.SUCCESS, body, request_id, duration, cold_start)
+        if status == 200:
+            kind = (Kind.TIMEOUT if "X-Kfn-Timeout" in headers else
+                    Kind.INIT_ERROR if "X-Kfn-Init-Error" in headers else Kind.ERROR)
+            return Outcome(kind, body, request_id, duration, cold_start)
+        return self._failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,
+                             f"the runtime answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
+                             began, cold_start)
+
+    @staticmethod
+    def _failure(kind: Kind, error_type: str, request_id: str, message: str, began: float,
+                 cold_start: bool) -> Outcome:
+        body = json.dumps({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"})
+        return Outcome(kind, body.encode(), request_id, time.monotonic() - began, cold_start)

@@ -1,0 +1,165 @@
+"""``kfn dev DIR``: the whole data plane on one port, with the ``local`` backend.
+
+Reads every Function and Trigger under DIR with the same parser as the operator, refuses to
+serve anything if one object is invalid, writes inline code to a private directory, then serves
+the gateway until SIGINT/SIGTERM and stops every worker it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pathlib
+import shutil
+import signal
+import sys
+import tempfile
+from typing import Mapping
+
+import prometheus_client as prom
+from aiohttp import web
+
+from kfn import manifests
+from kfn_gateway import app as gateway_app
+from kfn_gateway.autoscaling import Autoscaler
+from kfn_gateway.backends.local import LocalBackend
+from kfn_gateway.dispatching import FunctionState
+from kfn_gateway.invoking import Invoker
+from kfn_gateway.metrics import Metrics
+from kfn_gateway.routing import RouteTable
+from kfn_gateway.settings import GatewaySettings
+
+__all__ = ["check_supported", "prepare_code", "serve", "main"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_supported(manifest: manifests.Manifest) -> list[manifests.Problem]:
+    """What a valid manifest asks for that ``kfn dev`` cannot honour (refused, never ignored)."""
+    problems = []
+    for fn in manifest.functions.values():
+        where = f"Function/{fn.name}"
+        spec = fn.spec
+        if not spec.is_python:
+            problems.append(manifests.Problem("", where, f"spec.runtime: {spec.runtime} is not supported by "
+                                              "kfn dev yet; use a python3.x runtime"))
+        if spec.code.path is None and spec.code.inline is None:
+            problems.append(manifests.Problem("", where, "spec.code: kfn dev runs code.path or code.inline; "
+                                              "code.image and code.configMap need a cluster"))
+        for i, var in enumerate(spec.env):
+            if var.value_from is not None:
+                problems.append(manifests.Problem("", where, f"spec.env[{i}].valueFrom: Secrets and ConfigMaps "
+                                                  "need a cluster; use value in kfn dev"))
+        if spec.auth.type != "none":
+            problems.append(manifests.Problem("", where, "spec.auth: token auth is not supported by kfn dev yet"))
+        if spec.code.path is not None:
+            code_dir = (manifest.sources[fn.key] / spec.code.path).resolve()
+            if not code_dir.is_dir():
+                problems.append(manifests.Problem("", where, f"spec.code.path: {code_dir} is not a directory"))
+    for trig in manifest.triggers.values():
+        if trig.spec.s3 is not None:
+            problems.append(manifests.Problem("", f"Trigger/{trig.name}",
+                                              "spec.s3: bucket notifications are not served by kfn dev yet"))
+    return problems
+
+
+def _module_file(handler: str) -> pathlib.PurePath:
+    module = handler.rsplit(".", 1)[0]
+    return pathlib.PurePath(*module.split(".")).with_suffix(".py")
+
+
+def prepare_code(manifest: manifests.Manifest, workdir: pathlib.Path) -> dict[str, str]:
+    """The code directory of every function: ``code.path`` resolved, ``code.inline`` written out."""
+    dirs: dict[str, str] = {}
+    for key, fn in manifest.functions.items():
+        code = fn.spec.code
+        if code.path is not None:
+            dirs[key] = str((manifest.sources[key] / code.path).resolve())
+        elif code.inline is not None and fn.spec.handler is not None:
+            target = workdir / fn.namespace / fn.name
+            module = target / _module_file(fn.spec.handler)
+            module.parent.mkdir(parents=True, exist_ok=True)
+            module.write_text(code.inline, encoding="utf-8")
+            dirs[key] = str(target)
+    return dirs
+
+
+async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_dirs: Mapping[str, str],
+                stop: asyncio.Event) -> None:
+    metrics = Metrics(prom.CollectorRegistry(auto_describe=True))
+    states = {key: FunctionState(fn, code_dirs.get(key)) for key, fn in manifest.functions.items()}
+    backend = LocalBackend(settings, metrics)
+    invoker = Invoker(settings, backend, metrics, states)
+    autoscaler = Autoscaler(settings, backend, metrics, states)
+    application = gateway_app.build_app(invoker, metrics, RouteTable(manifest.triggers.values()))
+    runner = web.AppRunner(application, access_log=None, handle_signals=False)
+    await runner.setup()
+    await backend.start()
+    scaler = asyncio.get_running_loop().create_task(autoscaler.run())
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
+        await site.start()
+        port = runner.addresses[0][1]
+        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+        print(f"kfn gateway on http://{host}:{port}", flush=True)
+        for fn in manifest.functions.values():
+            print(f"  {fn.key}  ANY /fn/{fn.namespace}/{fn.name}", flush=True)
+        for trig in manifest.triggers.values():
+            if trig.spec.http is not None:
+                methods = ",".join(trig.spec.http.methods) or "ANY"
+                print(f"  {trig.namespace}/{trig.spec.function}  {methods} {trig.spec.http.path}"
+                      f"  (Trigger/{trig.name})", flush=True)
+        await stop.wait()
+    finally:
+        scaler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scaler
+        await runner.cleanup()
+        await backend.close()
+
+
+def main(directory: str, settings: GatewaySettings) -> int:
+    """Run ``kfn dev``; returns the process exit code (2 when the manifests cannot be served)."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        manifest = manifests.load_dir(pathlib.Path(directory))
+    except manifests.ManifestError as exc:
+        print(f"kfn dev: {directory} cannot be served:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    problems = check_supported(manifest)
+    if problems:
+        print(f"kfn dev: {directory} cannot be served:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="kfn-dev-"))
+    try:
+        code_dirs = prepare_code(manifest, workdir)
+        return _run(manifest, settings, code_dirs)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(manifest: manifests.Manifest, settings: GatewaySettings, code_dirs: Mapping[str, str]) -> int:
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await serve(manifest, settings, code_dirs, stop)
+        except OSError as exc:
+            print(f"kfn dev: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+                  " (pass --port 0 for any free port)", file=sys.stderr)
+            return 1
+        return 0
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(run())
+    return uvloop.run(run())

@@ -1,0 +1,98 @@
+"""One invocation, from admission to answer: throttle, activate, dispatch, measure.
+
+This is the request path of DESIGN §3 in one place: a request beyond ``concurrency.max`` is
+throttled (429); one that finds no free replica slot asks the backend for replicas at once (the
+activator's fast 0→1, with the same ``desired_replicas`` the autoscaler uses) and waits, bounded;
+then the backend forwards it to the replica and the outcome is counted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Protocol
+
+from kfn import scaling
+from kfn_gateway import dispatching
+from kfn_gateway.dispatching import FunctionState, Replica
+from kfn_gateway.metrics import Metrics
+from kfn_gateway.outcomes import GatewayError, Outcome
+from kfn_gateway.settings import GatewaySettings
+
+__all__ = ["Backend", "Invoker"]
+
+
+class Backend(Protocol):
+    """Where replicas come from: worker processes (``local``) or pods (``kubernetes``)."""
+
+    def scale(self, state: FunctionState, replicas: int) -> None:
+        """Make ``state`` converge to ``replicas`` replicas; returns at once, idempotent."""
+
+    async def forward(self, state: FunctionState, replica: Replica, payload: bytes, request_id: str,
+                      cold_start: bool) -> Outcome:
+        """Run one invocation on ``replica``; every failure comes back as an Outcome."""
+
+
+class Invoker:
+    def __init__(self, settings: GatewaySettings, backend: Backend, metrics: Metrics,
+                 states: dict[str, FunctionState]) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.metrics = metrics
+        self.states = states
+
+    def state(self, namespace: str, name: str) -> FunctionState:
+        state = self.states.get(f"{namespace}/{name}")
+        if state is None:
+            raise GatewayError(404, "ResourceNotFoundException", f"Function not found: {namespace}/{name}")
+        return state
+
+    def activate(self, state: FunctionState) -> None:
+        """Scale up now for the load in flight, never down (the autoscaler does that)."""
+        stats = state.stats(peak=state.in_flight, now=time.monotonic())
+        wanted = scaling.desired_replicas(stats, state.fn.spec, time.monotonic())
+        if wanted > stats.replicas:
+            state.desired = wanted
+            self.backend.scale(state, wanted)
+            self.metrics.replicas_desired.labels(state.fn.namespace, state.fn.name).set(wanted)
+
+    async def invoke(self, state: FunctionState, payload: bytes, trigger: str,
+                     request_id: str | None = None) -> Outcome:
+        fn = state.fn
+        request_id = request_id or str(uuid.uuid4())
+        if not state.admit():
+            self.metrics.throttles.labels(fn.namespace, fn.name).inc()
+            raise GatewayError(429, "TooManyRequestsException", "Rate Exceeded.",
+                               {"Retry-After": "1"})
+        gauge = self.metrics.concurrent.labels(fn.namespace, fn.name)
+        gauge.inc()
+        try:
+            replica = state.try_acquire() if not state.waiters else None
+            cold = False
+            if replica is None:
+                cold = not state.replicas
+                began = time.monotonic()
+                self.activate(state)
+                try:
+                    replica = await state.acquire(self.settings.activation_timeout)
+                except TimeoutError:
+                    reason = state.last_problem or "no replica became ready"
+                    raise GatewayError(
+                        503, "ServiceUnavailable",
+                        f"Function {fn.key} has no ready replica after "
+                        f"{self.settings.activation_timeout:g}s: {reason}") from None
+                except dispatching.InitFailed as failed:
+                    outcome = failed.outcome
+                    self.metrics.observe(fn.namespace, fn.name, trigger, outcome)
+                    return outcome
+                finally:
+                    self.metrics.activator_wait.labels(fn.namespace, fn.name).observe(time.monotonic() - began)
+            try:
+                outcome = await self.backend.forward(state, replica, payload, request_id, cold)
+            finally:
+                state.release(replica)
+            self.metrics.observe(fn.namespace, fn.name, trigger, outcome)
+            return outcome
+        finally:
+            state.finish()
+            gauge.dec()

@@ -1,0 +1,84 @@
+"""The gateway's Prometheus families: the CloudWatch Lambda metrics, and what Lambda hides.
+
+Label values are bounded: only functions and triggers the gateway knows get series (an unknown
+name is answered 404 before any metric is touched), and error types are folded into a fixed set.
+Names follow Prometheus conventions: base units, ``_total`` counters, ``_seconds``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import prometheus_client as prom
+
+from kfn_gateway.outcomes import Kind, Outcome
+
+__all__ = ["Metrics", "DURATION_BUCKETS", "ERROR_TYPES"]
+
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0, 60.0, 120.0, 300.0, 600.0, 900.0)
+COLD_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+ERROR_TYPES = frozenset({"Unhandled", "Timeout", "InitError", "ExitError"})
+"""The ``error_type`` label's only values: Lambda's handler errors, timeouts, init and runtime exits."""
+
+_ERROR_OF_KIND = {Kind.ERROR: "Unhandled", Kind.TIMEOUT: "Timeout", Kind.INIT_ERROR: "InitError",
+                  Kind.EXIT_ERROR: "ExitError"}
+
+
+@dataclasses.dataclass
+class Metrics:
+    """Every family the gateway exports, registered in ``registry`` (one per app, none global)."""
+
+    registry: prom.CollectorRegistry
+
+    def __post_init__(self) -> None:
+        fn = ["namespace", "function"]
+        r = self.registry
+        self.invocations = prom.Counter(
+            "kfn_function_invocations", "Invocations that reached a runtime (CloudWatch Invocations).",
+            fn + ["trigger", "outcome"], registry=r)
+        self.errors = prom.Counter(
+            "kfn_function_errors", "Invocations that ended in an error (CloudWatch Errors).",
+            fn + ["error_type"], registry=r)
+        self.duration = prom.Histogram(
+            "kfn_function_duration_seconds", "Invocation duration seen by the gateway (CloudWatch Duration).",
+            fn, buckets=DURATION_BUCKETS, registry=r)
+        self.throttles = prom.Counter(
+            "kfn_function_throttles", "Requests refused with 429 beyond concurrency.max (CloudWatch Throttles).",
+            fn, registry=r)
+        self.concurrent = prom.Gauge(
+            "kfn_function_concurrent_executions",
+            "Invocations in flight, waiting ones included (CloudWatch ConcurrentExecutions).", fn, registry=r)
+        self.cold_starts = prom.Counter(
+            "kfn_function_cold_starts", "Replicas started to serve a waiting request.", fn, registry=r)
+        self.cold_start_duration = prom.Histogram(
+            "kfn_function_cold_start_duration_seconds",
+            "Time from a cold start's beginning to its replica being ready (Init Duration included).",
+            fn, buckets=COLD_START_BUCKETS, registry=r)
+        self.activator_wait = prom.Histogram(
+            "kfn_activator_wait_seconds", "Time requests waited for a free replica slot.",
+            fn, buckets=COLD_START_BUCKETS, registry=r)
+        self.replicas_desired = prom.Gauge(
+            "kfn_function_replicas_desired", "Replicas the autoscaler asks for.", fn, registry=r)
+        self.replicas_ready = prom.Gauge(
+            "kfn_function_replicas_ready", "Replicas ready to serve.", fn, registry=r)
+
+    def observe(self, namespace: str, function: str, trigger: str, outcome: Outcome) -> None:
+        self.invocations.labels(namespace, function, trigger, outcome.kind.value).inc()
+        self.duration.labels(namespace, function).observe(outcome.duration)
+        if outcome.kind is not Kind.SUCCESS:
+            self.errors.labels(namespace, function, _ERROR_OF_KIND[outcome.kind]).inc()
+
+    def forget(self, namespace: str, function: str) -> None:
+        """Drop a removed function's series so label sets stay bounded by what exists."""
+        for family in (self.duration, self.throttles, self.concurrent, self.cold_starts,
+                       self.cold_start_duration, self.activator_wait, self.replicas_desired,
+                       self.replicas_ready):
+            try:
+                family.remove(namespace, function)
+            except KeyError:
+                pass
+
+    def exposition(self) -> bytes:
+        return prom.generate_latest(self.registry)

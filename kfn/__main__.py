@@ -1,0 +1,5 @@
+import sys
+
+from kfn.cli import main
+
+sys.exit(main())

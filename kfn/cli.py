@@ -1,0 +1,103 @@
+"""The ``kfn`` command: ``kfn dev`` serves a directory of functions, ``kfn invoke`` calls one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import urllib.error
+import urllib.request
+from typing import Sequence
+
+from kfn import manifests, names
+
+__all__ = ["main"]
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from kfn_gateway import dev, settings
+
+    env = dict(os.environ)
+    if args.host is not None:
+        env["KFN_HOST"] = args.host
+    if args.port is not None:
+        env["KFN_PORT"] = str(args.port)
+    try:
+        gateway_settings = settings.load_settings(env)
+    except settings.SettingsError as exc:
+        print(f"kfn dev: {exc}", file=sys.stderr)
+        return 2
+    return dev.main(args.directory, gateway_settings)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        manifest = manifests.load_dir(pathlib.Path(args.directory))
+    except manifests.ManifestError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    for key in manifest.functions:
+        print(f"Function {key}: valid")
+    for key in manifest.triggers:
+        print(f"Trigger {key}: valid")
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    for label, value in (("function", args.function), ("namespace", args.namespace)):
+        problem = names.dns1123_error(value)
+        if problem:
+            print(f"kfn invoke: {label} {value!r} {problem}", file=sys.stderr)
+            return 2
+    data = args.data
+    if data is not None and data.startswith("@"):
+        data = pathlib.Path(data[1:]).read_text(encoding="utf-8")
+    url = f"{args.url.rstrip('/')}/fn/{args.namespace}/{args.function}"
+    body = data.encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as resp:
+            sys.stdout.write(resp.read().decode("utf-8", "replace") + "\n")
+            return 0
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode("utf-8", "replace")
+        print(f"kfn invoke: HTTP {exc.code}: {text}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"kfn invoke: cannot reach {url}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="kfn", description="Lambda-style functions on Kubernetes and on one machine.")
+    sub = top.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="serve every Function and Trigger under a directory on one port")
+    dev.add_argument("directory")
+    dev.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
+    dev.set_defaults(run=_dev)
+    validate = sub.add_parser("validate", help="check every Function and Trigger under a directory")
+    validate.add_argument("directory")
+    validate.set_defaults(run=_validate)
+    invoke = sub.add_parser("invoke", help="invoke a function through a running gateway")
+    invoke.add_argument("function")
+    invoke.add_argument("--namespace", "-n", default="default")
+    invoke.add_argument("--data", "-d", help="request body (JSON), or @file")
+    invoke.add_argument("--url", default=os.environ.get("KFN_URL", "http://127.0.0.1:8080"),
+                        help="gateway URL (default $KFN_URL or http://127.0.0.1:8080)")
+    invoke.add_argument("--timeout", type=float, default=960.0, help="seconds to wait for the answer")
+    invoke.set_defaults(run=_invoke)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

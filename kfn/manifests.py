@@ -1,0 +1,139 @@
+"""Reading Function and Trigger objects from YAML files, all or nothing.
+
+``kfn dev DIR`` serves a set of functions only when every file parses and every object
+validates, so a user never runs half of what they declared. Errors name the file, the object
+and the field path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, Iterable
+
+import yaml
+
+from kfn import api
+
+__all__ = ["Manifest", "ManifestError", "Problem", "load_dir", "load_documents", "check_references"]
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One reason a set of manifests cannot be served."""
+
+    file: str
+    obj: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.obj}" if self.obj else self.file
+        return f"{where}: {self.message}"
+
+
+class ManifestError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """What a directory declares: validated objects and the folder each one came from."""
+
+    functions: dict[str, api.Function]
+    triggers: dict[str, api.Trigger]
+    sources: dict[str, pathlib.Path]
+    """``Function.key`` → the directory of the YAML file that declared it (``code.path`` base)."""
+
+
+def _yaml_files(root: pathlib.Path) -> list[pathlib.Path]:
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_documents(text: str) -> list[Any]:
+    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+
+
+def _describe(doc: Any, index: int) -> str:
+    if isinstance(doc, dict):
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        return f"{doc.get('kind', '?')}/{meta.get('name', '?')}"
+    return f"document {index + 1}"
+
+
+def load_dir(root: pathlib.Path) -> Manifest:
+    """Load every ``*.yaml``/``*.yml`` under ``root``; raise ManifestError listing every problem."""
+    problems: list[Problem] = []
+    functions: dict[str, api.Function] = {}
+    triggers: dict[str, api.Trigger] = {}
+    sources: dict[str, pathlib.Path] = {}
+    if not root.exists():
+        raise ManifestError([Problem(str(root), "", "no such file or directory")])
+    files = _yaml_files(root)
+    for path in files:
+        shown = str(path)
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                problems.append(Problem(shown, "", f"larger than {MAX_FILE_BYTES} bytes"))
+                continue
+            docs = load_documents(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+            problems.append(Problem(shown, "", f"cannot be read as YAML: {exc}".replace("\n", " ")))
+            continue
+        for index, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                problems.append(Problem(shown, f"document {index + 1}", "must be a mapping (a YAML object)"))
+                continue
+            if doc.get("apiVersion") != api.API_VERSION or doc.get("kind") not in ("Function", "Trigger"):
+                continue  # other objects (a Secret, a Deployment) are not ours to serve
+            try:
+                obj = api.parse_object(doc)
+            except api.InvalidObject as exc:
+                for err in exc.errors:
+                    problems.append(Problem(shown, _describe(doc, index), str(err)))
+                continue
+            table: dict[str, Any] = functions if isinstance(obj, api.Function) else triggers
+            if obj.key in table:
+                problems.append(Problem(shown, _describe(doc, index), f"{obj.key} is declared twice"))
+                continue
+            table[obj.key] = obj
+            if isinstance(obj, api.Function):
+                sources[obj.key] = path.parent
+    if not files:
+        problems.append(Problem(str(root), "", "no *.yaml or *.yml files found"))
+    elif not functions and not problems:
+        problems.append(Problem(str(root), "", f"no {api.API_VERSION} Function found"))
+    problems.extend(check_references(functions.values(), triggers.values()))
+    if problems:
+        raise ManifestError(problems)
+    return Manifest(functions=functions, triggers=triggers, sources=sources)
+
+
+def check_references(functions: Iterable[api.Function], triggers: Iterable[api.Trigger]) -> list[Problem]:
+    """Cross-object rules: triggers name existing functions, HTTP paths are unique."""
+    functions = list(functions)
+    known = {f.key for f in functions}
+    problems: list[Problem] = []
+    paths: dict[str, str] = {}
+    for fn in functions:
+        dest = fn.spec.async_.on_failure
+        if dest is not None and f"{fn.namespace}/{dest.function}" not in known:
+            problems.append(Problem("", f"Function/{fn.name}",
+                                    f"spec.async.onFailure.function: no Function {dest.function} "
+                                    f"in namespace {fn.namespace}"))
+    for trig in triggers:
+        if f"{trig.namespace}/{trig.spec.function}" not in known:
+            problems.append(Problem("", f"Trigger/{trig.name}",
+                                    f"spec.function: no Function {trig.spec.function} in namespace {trig.namespace}"))
+        if trig.spec.http is not None:
+            path = trig.spec.http.path.rstrip("/")
+            if path in paths:
+                problems.append(Problem("", f"Trigger/{trig.name}",
+                                        f"spec.http.path: {path} is already routed by Trigger/{paths[path]}"))
+            paths[path] = trig.name
+    return problems
