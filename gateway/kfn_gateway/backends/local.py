@@ -31,7 +31,9 @@ __all__ = ["LocalBackend", "Worker", "INVOKE_PATH"]
 logger = logging.getLogger(__name__)
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-_SIGNALS = {getattr(signal, n): n[3:].lower() for n in ("SIGKILL", "SIGTERM", "SIGSEGV", "SIGABRT", "SIGINT")}
+# Worded as Go's os/exec prints them, which is what Lambda's "Runtime exited" errors show.
+_SIGNALS = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGSEGV: "segmentation fault",
+            signal.SIGABRT: "aborted", signal.SIGINT: "interrupt", signal.SIGBUS: "bus error"}
 
 
 class WorkerStartError(Exception):
