@@ -1,7 +1,9 @@
 """The gateway's aiohttp application: routes, handlers and their composition, in one place.
 
 Chain for every request: ``errors`` middleware (maps every refusal to JSON) → route handler →
-``Invoker`` (throttle → activator → backend forward → metrics). Bodies are bounded by
+``Invoker`` (throttle → activator → backend forward → metrics). Routes: Function URLs
+(``/fn/…``), Trigger paths, the Lambda Invoke API (``invoke_api``), bucket notifications
+(``webhooks``), health and metrics. Bodies are bounded by
 ``client_max_size`` (Lambda's 6 MB), which answers 413 before a handler sees the body.
 """
 
@@ -13,19 +15,18 @@ import uuid
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import events, middlewares, responses
+from kfn_gateway import events, invoke_api, middlewares, responses, webhooks
+from kfn_gateway.async_dispatch import AsyncDispatcher
 from kfn_gateway.dispatching import FunctionState
+from kfn_gateway.event_routing import EventRouter
 from kfn_gateway.invoking import Invoker
+from kfn_gateway.keys import DISPATCHER, EVENTS, INVOKER, METRICS, ROUTES, SETTINGS
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import GatewayError
 from kfn_gateway.routing import RouteTable
-from kfn_gateway.settings import SYNC_BODY_LIMIT
+from kfn_gateway.settings import SYNC_BODY_LIMIT, GatewaySettings
 
-__all__ = ["build_app", "INVOKER", "METRICS", "ROUTES"]
-
-INVOKER = web.AppKey("invoker", Invoker)
-METRICS = web.AppKey("metrics", Metrics)
-ROUTES = web.AppKey("routes", RouteTable)
+__all__ = ["build_app"]
 
 URL_TRIGGER = "url"
 """The ``trigger`` label of invocations through ``/fn/{namespace}/{name}`` (the Function URL)."""
@@ -79,13 +80,20 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def build_app(invoker: Invoker, metrics_: Metrics, routes: RouteTable) -> web.Application:
+def build_app(*, settings: GatewaySettings, invoker: Invoker, metrics_: Metrics, routes: RouteTable,
+              event_router: EventRouter, dispatcher: AsyncDispatcher) -> web.Application:
     app = web.Application(client_max_size=SYNC_BODY_LIMIT, middlewares=[middlewares.errors])
+    app[SETTINGS] = settings
     app[INVOKER] = invoker
     app[METRICS] = metrics_
     app[ROUTES] = routes
+    app[EVENTS] = event_router
+    app[DISPATCHER] = dispatcher
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke_api.invoke)
+    app.router.add_post("/events/s3", webhooks.s3_webhook)
+    app.router.add_route("HEAD", "/events/s3", webhooks.s3_webhook_check)
     app.router.add_route("*", "/fn/{namespace}/{name}", function_url)
     app.router.add_route("*", "/fn/{namespace}/{name}/{path:.*}", function_url)
     app.router.add_route("*", "/{path:.*}", trigger_route)

@@ -22,13 +22,16 @@ from aiohttp import web
 
 from kfn import manifests
 from kfn_gateway import app as gateway_app
+from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.autoscaling import Autoscaler
 from kfn_gateway.backends.local import LocalBackend
 from kfn_gateway.dispatching import FunctionState
+from kfn_gateway.event_routing import EventRouter
 from kfn_gateway.invoking import Invoker
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.routing import RouteTable
 from kfn_gateway.settings import GatewaySettings
+from kfn_gateway.sqlite_queue import SqliteQueue
 
 __all__ = ["check_supported", "prepare_code", "serve", "main"]
 
@@ -57,10 +60,6 @@ def check_supported(manifest: manifests.Manifest) -> list[manifests.Problem]:
             code_dir = (manifest.sources[fn.key] / spec.code.path).resolve()
             if not code_dir.is_dir():
                 problems.append(manifests.Problem("", where, f"spec.code.path: {code_dir} is not a directory"))
-    for trig in manifest.triggers.values():
-        if trig.spec.s3 is not None:
-            problems.append(manifests.Problem("", f"Trigger/{trig.name}",
-                                              "spec.s3: bucket notifications are not served by kfn dev yet"))
     return problems
 
 
@@ -92,10 +91,19 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     backend = LocalBackend(settings, metrics)
     invoker = Invoker(settings, backend, metrics, states)
     autoscaler = Autoscaler(settings, backend, metrics, states)
-    application = gateway_app.build_app(invoker, metrics, RouteTable(manifest.triggers.values()))
+    queue = SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
+    dispatcher = AsyncDispatcher(
+        AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
+        queue, invoker, metrics, states)
+    event_router = EventRouter(manifest.triggers.values(), states, dispatcher, invoker, metrics)
+    application = gateway_app.build_app(
+        settings=settings, invoker=invoker, metrics_=metrics, routes=RouteTable(manifest.triggers.values()),
+        event_router=event_router, dispatcher=dispatcher)
     runner = web.AppRunner(application, access_log=None, handle_signals=False)
     await runner.setup()
     await backend.start()
+    await queue.open()
+    dispatcher.start()
     scaler = asyncio.get_running_loop().create_task(autoscaler.run())
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
@@ -110,13 +118,20 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
                 methods = ",".join(trig.spec.http.methods) or "ANY"
                 print(f"  {trig.namespace}/{trig.spec.function}  {methods} {trig.spec.http.path}"
                       f"  (Trigger/{trig.name})", flush=True)
+            elif trig.spec.s3 is not None:
+                print(f"  {trig.namespace}/{trig.spec.function}  s3://{trig.spec.s3.bucket} "
+                      f"{','.join(trig.spec.s3.events)}  (Trigger/{trig.name}, POST /events/s3)", flush=True)
+        if any(t.spec.s3 is not None for t in manifest.triggers.values()) and not settings.s3_webhook_token:
+            logger.warning("KFN_S3_WEBHOOK_TOKEN is not set: /events/s3 refuses every notification")
         await stop.wait()
     finally:
         scaler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await scaler
         await runner.cleanup()
+        await dispatcher.stop()
         await backend.close()
+        await queue.close()
 
 
 def main(directory: str, settings: GatewaySettings) -> int:

@@ -17,6 +17,7 @@ __all__ = ["Metrics", "DURATION_BUCKETS", "ERROR_TYPES"]
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                     30.0, 60.0, 120.0, 300.0, 600.0, 900.0)
+AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0)
 COLD_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 ERROR_TYPES = frozenset({"Unhandled", "Timeout", "InitError", "ExitError"})
@@ -63,6 +64,31 @@ class Metrics:
             "kfn_function_replicas_desired", "Replicas the autoscaler asks for.", fn, registry=r)
         self.replicas_ready = prom.Gauge(
             "kfn_function_replicas_ready", "Replicas ready to serve.", fn, registry=r)
+        self.async_received = prom.Counter(
+            "kfn_async_events_received", "Async invocations durably queued (CloudWatch AsyncEventsReceived).",
+            fn + ["source"], registry=r)
+        self.async_age = prom.Histogram(
+            "kfn_async_event_age_seconds",
+            "Time from queueing to each invocation attempt (CloudWatch AsyncEventAge).",
+            fn, buckets=AGE_BUCKETS, registry=r)
+        self.async_dropped = prom.Counter(
+            "kfn_async_events_dropped",
+            "Async invocations given up without success (CloudWatch AsyncEventsDropped).",
+            fn + ["reason"], registry=r)
+        self.async_retries = prom.Counter(
+            "kfn_async_retries", "Async invocation attempts put back in the queue.", fn + ["reason"], registry=r)
+        self.destination_deliveries = prom.Counter(
+            "kfn_async_destination_deliveries", "Failure records queued for an onFailure destination.",
+            fn, registry=r)
+        self.destination_failures = prom.Counter(
+            "kfn_async_destination_delivery_failures",
+            "Failure records that could not be queued for the destination "
+            "(CloudWatch DestinationDeliveryFailures / DeadLetterErrors).", fn, registry=r)
+        self.queue_depth = prom.Gauge(
+            "kfn_async_queue_depth", "Async invocations waiting or in flight.", fn, registry=r)
+        self.events_received = prom.Counter(
+            "kfn_events_received", "Notifications received by an event source endpoint, matched or not.",
+            ["source", "outcome"], registry=r)
 
     def observe(self, namespace: str, function: str, trigger: str, outcome: Outcome) -> None:
         self.invocations.labels(namespace, function, trigger, outcome.kind.value).inc()

@@ -33,6 +33,8 @@ class Outcome:
     duration: float = 0.0
     """Seconds from the gateway's dispatch to the answer (cold start included)."""
     cold_start: bool = False
+    log_tail: str | None = None
+    """The invocation's last 4 KB of log, base64, when asked for (the Invoke API's ``Tail``)."""
 
     @property
     def is_error(self) -> bool:

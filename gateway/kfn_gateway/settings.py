@@ -9,6 +9,8 @@ __all__ = ["GatewaySettings", "SettingsError", "load_settings"]
 
 SYNC_BODY_LIMIT = 6 * 1024 * 1024
 """Lambda's synchronous payload limit (6 MB); larger requests get 413."""
+ASYNC_BODY_LIMIT = 256 * 1024
+"""Lambda's asynchronous payload limit (256 KB); larger Event invocations get 413."""
 
 
 class SettingsError(ValueError):
@@ -37,6 +39,18 @@ class GatewaySettings:
     """Seconds a stopping replica gets to finish in-flight work before it is killed (``KFN_DRAIN_TIMEOUT``)."""
     worker_start_timeout: float = 15.0
     """Seconds a runtime worker process gets to start listening (``KFN_WORKER_START_TIMEOUT``)."""
+    state_dir: str = ".kfn"
+    """Where ``kfn dev`` keeps its durable async queue (``KFN_STATE_DIR``), relative to the working directory."""
+    s3_webhook_token: str | None = dataclasses.field(default=None, repr=False)
+    """The token S3-compatible stores must send on ``/events/s3`` (``KFN_S3_WEBHOOK_TOKEN``; MinIO's
+    ``auth_token``): ``Bearer <token>``, or the whole Authorization value when it has a space.
+    Unset, the endpoint refuses every request."""
+    events_body_limit: int = 1024 * 1024
+    """Largest notification body an event endpoint reads, bytes (``KFN_EVENTS_BODY_LIMIT``); larger → 413."""
+    async_retry_base: float = 1.0
+    """Seconds before the first retry of a failed async invocation, doubled each time (``KFN_ASYNC_RETRY_BASE``)."""
+    async_retry_max: float = 300.0
+    """Longest wait between two async attempts, seconds (``KFN_ASYNC_RETRY_MAX``)."""
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, integer: bool = False) -> float:
@@ -64,4 +78,19 @@ def load_settings(env: Mapping[str, str]) -> GatewaySettings:
         forward_grace=_number(env, "KFN_FORWARD_GRACE", GatewaySettings.forward_grace, 0, 60),
         drain_timeout=_number(env, "KFN_DRAIN_TIMEOUT", GatewaySettings.drain_timeout, 0, 900),
         worker_start_timeout=_number(env, "KFN_WORKER_START_TIMEOUT", GatewaySettings.worker_start_timeout, 1, 300),
+        state_dir=env.get("KFN_STATE_DIR") or GatewaySettings.state_dir,
+        s3_webhook_token=_token(env, "KFN_S3_WEBHOOK_TOKEN"),
+        events_body_limit=int(_number(env, "KFN_EVENTS_BODY_LIMIT", GatewaySettings.events_body_limit, 1024,
+                                      SYNC_BODY_LIMIT, integer=True)),
+        async_retry_base=_number(env, "KFN_ASYNC_RETRY_BASE", GatewaySettings.async_retry_base, 0.001, 3600),
+        async_retry_max=_number(env, "KFN_ASYNC_RETRY_MAX", GatewaySettings.async_retry_max, 0.001, 3600),
     )
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if raw != raw.strip() or "\n" in raw:
+        raise SettingsError(f"{name}: must not have surrounding whitespace or newlines")
+    return raw
