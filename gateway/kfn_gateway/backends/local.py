@@ -292,19 +292,21 @@ class LocalBackend:
     # --- forwarding ------------------------------------------------------------------------
 
     async def forward(self, state: FunctionState, replica: Replica, payload: bytes, request_id: str,
-                      cold_start: bool) -> Outcome:
+                      cold_start: bool, log_tail: bool = False) -> Outcome:
         assert self.session is not None
         began = time.monotonic()
         limit = state.fn.spec.timeout_seconds + self.settings.forward_grace
         worker: Worker = replica.handle
+        headers = {"X-Kfn-Request-Id": request_id, "Content-Type": "application/json"}
+        if log_tail:
+            headers["X-Kfn-Log-Type"] = "Tail"
         try:
             async with self.session.post(
-                    replica.url + INVOKE_PATH, data=payload,
-                    headers={"X-Kfn-Request-Id": request_id, "Content-Type": "application/json"},
+                    replica.url + INVOKE_PATH, data=payload, headers=headers,
                     timeout=aiohttp.ClientTimeout(total=limit)) as resp:
                 body = await resp.read()
                 status = resp.status
-                headers = resp.headers
+                answer = resp.headers
         except TimeoutError:
             # The runtime enforces the timeout itself; silence past it means it is stuck.
             logger.error("[%s] replica %s did not answer within %gs; stopping it", state.key, replica.id, limit)
@@ -320,12 +322,13 @@ class LocalBackend:
             return self._failure(Kind.EXIT_ERROR, "Runtime.ExitError", request_id, worker.exit_reason(),
                                  began, cold_start)
         duration = time.monotonic() - began
-        if status == 200 and "X-Amz-Function-Error" not in headers:
-            return Outcome(Kind.SUCCESS, body, request_id, duration, cold_start)
+        tail = answer.get("X-Kfn-Log-Result")
+        if status == 200 and "X-Amz-Function-Error" not in answer:
+            return Outcome(Kind.SUCCESS, body, request_id, duration, cold_start, tail)
         if status == 200:
-            kind = (Kind.TIMEOUT if "X-Kfn-Timeout" in headers else
-                    Kind.INIT_ERROR if "X-Kfn-Init-Error" in headers else Kind.ERROR)
-            return Outcome(kind, body, request_id, duration, cold_start)
+            kind = (Kind.TIMEOUT if "X-Kfn-Timeout" in answer else
+                    Kind.INIT_ERROR if "X-Kfn-Init-Error" in answer else Kind.ERROR)
+            return Outcome(kind, body, request_id, duration, cold_start, tail)
         return self._failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,
                              f"the runtime answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
                              began, cold_start)
