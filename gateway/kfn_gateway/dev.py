@@ -44,9 +44,6 @@ def check_supported(manifest: manifests.Manifest) -> list[manifests.Problem]:
     for fn in manifest.functions.values():
         where = f"Function/{fn.name}"
         spec = fn.spec
-        if not spec.is_python:
-            problems.append(manifests.Problem("", where, f"spec.runtime: {spec.runtime} is not supported by "
-                                              "kfn dev yet; use a python3.x runtime"))
         if spec.code.path is None and spec.code.inline is None:
             problems.append(manifests.Problem("", where, "spec.code: kfn dev runs code.path or code.inline; "
                                               "code.image and code.configMap need a cluster"))
@@ -63,6 +60,10 @@ def check_supported(manifest: manifests.Manifest) -> list[manifests.Problem]:
     return problems
 
 
+BOOTSTRAP = "bootstrap"
+"""The file a provided runtime's ``code.inline`` is written to: the runtime itself."""
+
+
 def _module_file(handler: str) -> pathlib.PurePath:
     module = handler.rsplit(".", 1)[0]
     return pathlib.PurePath(*module.split(".")).with_suffix(".py")
@@ -75,6 +76,12 @@ def prepare_code(manifest: manifests.Manifest, workdir: pathlib.Path) -> dict[st
         code = fn.spec.code
         if code.path is not None:
             dirs[key] = str((manifest.sources[key] / code.path).resolve())
+        elif code.inline is not None and not fn.spec.is_python:
+            target = workdir / fn.namespace / fn.name
+            target.mkdir(parents=True, exist_ok=True)
+            (target / BOOTSTRAP).write_text(code.inline, encoding="utf-8")
+            (target / BOOTSTRAP).chmod(0o755)
+            dirs[key] = str(target)
         elif code.inline is not None and fn.spec.handler is not None:
             target = workdir / fn.namespace / fn.name
             module = target / _module_file(fn.spec.handler)
@@ -88,6 +95,10 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
                 stop: asyncio.Event) -> None:
     metrics = Metrics(prom.CollectorRegistry(auto_describe=True))
     states = {key: FunctionState(fn, code_dirs.get(key)) for key, fn in manifest.functions.items()}
+    for fn in manifest.functions.values():
+        triggers = ["url", "invoke", "destination"] + [
+            t.name for t in manifest.triggers.values() if t.spec.function == fn.name and t.namespace == fn.namespace]
+        metrics.describe_function(fn.namespace, fn.name, triggers, fn.spec.timeout_seconds)
     backend = LocalBackend(settings, metrics)
     invoker = Invoker(settings, backend, metrics, states)
     autoscaler = Autoscaler(settings, backend, metrics, states)

@@ -23,6 +23,9 @@ COLD_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 ERROR_TYPES = frozenset({"Unhandled", "Timeout", "InitError", "ExitError"})
 """The ``error_type`` label's only values: Lambda's handler errors, timeouts, init and runtime exits."""
 
+ASYNC_SOURCES = ("s3", "sns", "sqs", "invoke", "destination")
+"""The ``source`` label of ``kfn_async_events_received_total``."""
+
 _ERROR_OF_KIND = {Kind.ERROR: "Unhandled", Kind.TIMEOUT: "Timeout", Kind.INIT_ERROR: "InitError",
                   Kind.EXIT_ERROR: "ExitError"}
 
@@ -86,9 +89,31 @@ class Metrics:
             "(CloudWatch DestinationDeliveryFailures / DeadLetterErrors).", fn, registry=r)
         self.queue_depth = prom.Gauge(
             "kfn_async_queue_depth", "Async invocations waiting or in flight.", fn, registry=r)
+        self.timeout = prom.Gauge(
+            "kfn_function_timeout_seconds", "The function's timeoutSeconds, for alerts on duration near it.",
+            fn, registry=r)
         self.events_received = prom.Counter(
             "kfn_events_received", "Notifications received by an event source endpoint, matched or not.",
             ["source", "outcome"], registry=r)
+
+    def describe_function(self, namespace: str, function: str, triggers: list[str], timeout_seconds: int) -> None:
+        """Create a function's series at zero, so dashboards and rates see it before its first event."""
+        for trigger in triggers:
+            for kind in Kind:
+                self.invocations.labels(namespace, function, trigger, kind.value)
+        for error_type in sorted(ERROR_TYPES):
+            self.errors.labels(namespace, function, error_type)
+        for family in (self.duration, self.throttles, self.concurrent, self.cold_starts, self.cold_start_duration,
+                       self.activator_wait, self.replicas_desired, self.replicas_ready, self.async_age,
+                       self.destination_deliveries, self.destination_failures, self.queue_depth):
+            family.labels(namespace, function)
+        for source in ASYNC_SOURCES:
+            self.async_received.labels(namespace, function, source)
+        for reason in ("RetriesExhausted", "EventAgeExceeded"):
+            self.async_dropped.labels(namespace, function, reason)
+        for reason in ("error", "throttle", "unavailable"):
+            self.async_retries.labels(namespace, function, reason)
+        self.timeout.labels(namespace, function).set(timeout_seconds)
 
     def observe(self, namespace: str, function: str, trigger: str, outcome: Outcome) -> None:
         self.invocations.labels(namespace, function, trigger, outcome.kind.value).inc()
@@ -100,7 +125,8 @@ class Metrics:
         """Drop a removed function's series so label sets stay bounded by what exists."""
         for family in (self.duration, self.throttles, self.concurrent, self.cold_starts,
                        self.cold_start_duration, self.activator_wait, self.replicas_desired,
-                       self.replicas_ready):
+                       self.replicas_ready, self.async_age, self.destination_deliveries,
+                       self.destination_failures, self.queue_depth, self.timeout):
             try:
                 family.remove(namespace, function)
             except KeyError:
