@@ -30,9 +30,13 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PYTHON_RUNTIME = re.compile(r"^python3\.(9|1[0-9])$")
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
 PYTHON_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$")
-HTTP_PATH = re.compile(r"^/([A-Za-z0-9._~!$&'()*+,;=:@-]+/?)*$")
+# Segments separated by single slashes, an optional trailing slash. Written so that each
+# character has one way to match: the nested ``([…]+/?)*`` form backtracks exponentially on a long
+# path that ends in a bad character.
+HTTP_PATH = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*/?)?$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-# Paths the gateway serves itself; a Trigger may not claim them.
+# Paths the gateway serves itself; a Trigger may claim neither them nor a path below them
+# (matched on whole segments, as routes are: /metricsx is free).
 RESERVED_HTTP_PREFIXES = ("/fn/", "/events/", "/2015-03-31/", "/healthz", "/metrics", "/stats")
 S3_EVENT = re.compile(r"^(s3:)?[A-Za-z]+(:[A-Za-z*]+)*$")
 
@@ -57,9 +61,21 @@ class InvalidObject(Exception):
 
 
 class _Model(BaseModel):
+    # populate_by_name lets Python code build models with snake_case keywords; the parsers below
+    # validate with by_name=False, so YAML and API objects must use the camelCase names the CRD
+    # has (a ``timeout_seconds:`` key is an unknown field, as the API server would say).
     model_config = ConfigDict(
         strict=True, frozen=True, extra="forbid", populate_by_name=True, alias_generator=to_camel,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        # An explicit null (``env:`` with nothing under it) means "not set", as it does on the API
+        # server, which drops the nulls of a custom resource before it applies the defaults.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
 def _label(value: str) -> str:
@@ -171,12 +187,12 @@ class Auth(_Model):
     secret_name: str | None = None
     """For ``token``: the Secret whose values are the accepted bearer tokens."""
 
+    _check = field_validator("secret_name")(classmethod(lambda cls, v: _label(v)))
+
     @model_validator(mode="after")
     def _secret(self) -> "Auth":
         if self.type == "token" and not self.secret_name:
-            raise ValueError("secretName is required when type is token")
-        if self.secret_name is not None:
-            _label(self.secret_name)
+            raise FieldError("secretName", "required when type is token")
         return self
 
 
@@ -184,13 +200,17 @@ class FunctionSpec(_Model):
     runtime: str
     handler: str | None = Field(default=None, min_length=1, max_length=128)
     code: Code
-    env: tuple[EnvVar, ...] = ()
+    env: tuple[EnvVar, ...] = Field(default=(), max_length=256)
+    """Bounded so that the CRD's per-variable CEL rules fit the API server's cost budget."""
     timeout_seconds: int = Field(default=3, ge=1, le=900)
     memory_mib: int = Field(default=128, ge=128, le=10240, alias="memoryMiB")
     concurrency: Concurrency = Concurrency()
     scaling: Scaling = Scaling()
     async_: AsyncConfig = Field(default=AsyncConfig(), alias="async")
     auth: Auth = Auth()
+    replicas: int | None = Field(default=None, ge=0, le=1000)
+    """Written by ``kubectl scale`` through the CRD's scale subresource; None (the usual case)
+    leaves the replica count to the autoscaler, which owns it otherwise."""
 
     @field_validator("runtime")
     @classmethod
@@ -269,7 +289,7 @@ class HttpTrigger(_Model):
     def _path(cls, v: str) -> str:
         if not HTTP_PATH.match(v) or "/../" in v + "/" or "//" in v:
             raise ValueError("must be an absolute URL path such as /hello (no '..', no empty segment)")
-        if v == "/" or any(v == p.rstrip("/") or v.startswith(p) for p in RESERVED_HTTP_PREFIXES):
+        if v == "/" or any(v == p.rstrip("/") or v.startswith(p.rstrip("/") + "/") for p in RESERVED_HTTP_PREFIXES):
             raise ValueError("is served by the gateway itself (/, /fn/, /events/, /2015-03-31/, "
                              "/healthz, /metrics, /stats)")
         return v
@@ -434,7 +454,7 @@ def parse_function(obj: Any) -> Function:
     """Validate a Function object (a dict from YAML or the API) and apply the defaults."""
     name = _check_header(obj, "Function")
     try:
-        return Function.model_validate(obj)
+        return Function.model_validate(obj, by_name=False)
     except pydantic.ValidationError as exc:
         raise _convert("Function", name, exc) from None
 
@@ -443,7 +463,7 @@ def parse_trigger(obj: Any) -> Trigger:
     """Validate a Trigger object (a dict from YAML or the API) and apply the defaults."""
     name = _check_header(obj, "Trigger")
     try:
-        return Trigger.model_validate(obj)
+        return Trigger.model_validate(obj, by_name=False)
     except pydantic.ValidationError as exc:
         raise _convert("Trigger", name, exc) from None
 

@@ -8,8 +8,9 @@ and the field path.
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -29,8 +30,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.obj}" if self.obj else self.file
-        return f"{where}: {self.message}"
+        return ": ".join(part for part in (self.file, self.obj, self.message) if part)
 
 
 class ManifestError(Exception):
@@ -50,9 +50,15 @@ class Manifest:
 
 
 def _yaml_files(root: pathlib.Path) -> list[pathlib.Path]:
+    """Every YAML file under ``root``, except in dependency and hidden folders (``node_modules``,
+    ``.git``, ``.venv``): those hold other tools' YAML, never the user's objects."""
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    found: list[pathlib.Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "node_modules" and not d.startswith(".")]
+        found.extend(path for name in files if (path := pathlib.Path(folder, name)).suffix in (".yaml", ".yml"))
+    return sorted(p for p in found if p.is_file())
 
 
 def load_documents(text: str) -> list[Any]:
@@ -72,6 +78,7 @@ def load_dir(root: pathlib.Path) -> Manifest:
     functions: dict[str, api.Function] = {}
     triggers: dict[str, api.Trigger] = {}
     sources: dict[str, pathlib.Path] = {}
+    declared_in: dict[str, str] = {}
     if not root.exists():
         raise ManifestError([Problem(str(root), "", "no such file or directory")])
     files = _yaml_files(root)
@@ -89,8 +96,17 @@ def load_dir(root: pathlib.Path) -> Manifest:
             if not isinstance(doc, dict):
                 problems.append(Problem(shown, f"document {index + 1}", "must be a mapping (a YAML object)"))
                 continue
-            if doc.get("apiVersion") != api.API_VERSION or doc.get("kind") not in ("Function", "Trigger"):
+            version = doc.get("apiVersion")
+            if isinstance(version, str) and version.startswith(f"{api.GROUP}/") and version != api.API_VERSION:
+                problems.append(Problem(shown, _describe(doc, index),
+                                        f"apiVersion: {version} is not served; use {api.API_VERSION}"))
+                continue
+            if version != api.API_VERSION:
                 continue  # other objects (a Secret, a Deployment) are not ours to serve
+            if doc.get("kind") not in ("Function", "Trigger"):
+                problems.append(Problem(shown, _describe(doc, index),
+                                        f"kind: {doc.get('kind')} is not a {api.API_VERSION} kind (Function, Trigger)"))
+                continue
             try:
                 obj = api.parse_object(doc)
             except api.InvalidObject as exc:
@@ -102,20 +118,26 @@ def load_dir(root: pathlib.Path) -> Manifest:
                 problems.append(Problem(shown, _describe(doc, index), f"{obj.key} is declared twice"))
                 continue
             table[obj.key] = obj
+            declared_in[f"{type(obj).__name__}/{obj.key}"] = shown
             if isinstance(obj, api.Function):
                 sources[obj.key] = path.parent
     if not files:
         problems.append(Problem(str(root), "", "no *.yaml or *.yml files found"))
     elif not functions and not problems:
         problems.append(Problem(str(root), "", f"no {api.API_VERSION} Function found"))
-    problems.extend(check_references(functions.values(), triggers.values()))
+    problems.extend(check_references(functions.values(), triggers.values(), files=declared_in))
     if problems:
         raise ManifestError(problems)
     return Manifest(functions=functions, triggers=triggers, sources=sources)
 
 
-def check_references(functions: Iterable[api.Function], triggers: Iterable[api.Trigger]) -> list[Problem]:
-    """Cross-object rules: triggers name existing functions, HTTP paths are unique."""
+def check_references(functions: Iterable[api.Function], triggers: Iterable[api.Trigger], *,
+                     files: Mapping[str, str] | None = None) -> list[Problem]:
+    """Cross-object rules: triggers name existing functions, HTTP paths are unique.
+
+    ``files`` maps ``Kind/namespace/name`` to the file that declared the object, for the messages.
+    """
+    files = files or {}
     functions = list(functions)
     known = {f.key for f in functions}
     problems: list[Problem] = []
@@ -123,17 +145,17 @@ def check_references(functions: Iterable[api.Function], triggers: Iterable[api.T
     for fn in functions:
         dest = fn.spec.async_.on_failure
         if dest is not None and f"{fn.namespace}/{dest.function}" not in known:
-            problems.append(Problem("", f"Function/{fn.name}",
+            problems.append(Problem(files.get(f"Function/{fn.key}", ""), f"Function/{fn.name}",
                                     f"spec.async.onFailure.function: no Function {dest.function} "
                                     f"in namespace {fn.namespace}"))
     for trig in triggers:
         if f"{trig.namespace}/{trig.spec.function}" not in known:
-            problems.append(Problem("", f"Trigger/{trig.name}",
+            problems.append(Problem(files.get(f"Trigger/{trig.key}", ""), f"Trigger/{trig.name}",
                                     f"spec.function: no Function {trig.spec.function} in namespace {trig.namespace}"))
         if trig.spec.http is not None:
             path = trig.spec.http.path.rstrip("/")
             if path in paths:
-                problems.append(Problem("", f"Trigger/{trig.name}",
+                problems.append(Problem(files.get(f"Trigger/{trig.key}", ""), f"Trigger/{trig.name}",
                                         f"spec.http.path: {path} is already routed by Trigger/{paths[path]}"))
             paths[path] = trig.name
     return problems
