@@ -24,6 +24,8 @@ def _dev(args: argparse.Namespace) -> int:
         env["KFN_HOST"] = args.host
     if args.port is not None:
         env["KFN_PORT"] = str(args.port)
+    if args.log_format is not None:
+        env["KFN_LOG_FORMAT"] = args.log_format
     try:
         gateway_settings = settings.load_settings(env)
     except settings.SettingsError as exc:
@@ -72,6 +74,18 @@ def _invoke(args: argparse.Namespace) -> int:
         return 1
 
 
+def _top(args: argparse.Namespace) -> int:
+    from kfn import top
+
+    try:
+        return top.run(args.url, args.interval, args.count)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"kfn top: cannot read {args.url}/metrics: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kfn", description="Lambda-style functions on Kubernetes and on one machine.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -79,6 +93,8 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("directory")
     dev.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     dev.add_argument("--port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
+    dev.add_argument("--log-format", choices=("text", "json"),
+                     help="gateway log format (default text; json adds a line per invocation)")
     dev.set_defaults(run=_dev)
     validate = sub.add_parser("validate", help="check every Function and Trigger under a directory")
     validate.add_argument("directory")
@@ -91,6 +107,12 @@ def parser() -> argparse.ArgumentParser:
                         help="gateway URL (default $KFN_URL or http://127.0.0.1:8080)")
     invoke.add_argument("--timeout", type=float, default=960.0, help="seconds to wait for the answer")
     invoke.set_defaults(run=_invoke)
+    watch = sub.add_parser("top", help="per-function invocations, errors, p99 and replicas of a running gateway")
+    watch.add_argument("--url", default=os.environ.get("KFN_URL", "http://127.0.0.1:8080"),
+                       help="gateway URL (default $KFN_URL or http://127.0.0.1:8080)")
+    watch.add_argument("--interval", "-i", type=float, default=2.0, help="seconds between two screens")
+    watch.add_argument("--count", "-c", type=int, help="screens to print before exiting (default: until Ctrl-C)")
+    watch.set_defaults(run=_top)
     return top
 
 

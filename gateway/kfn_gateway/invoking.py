@@ -8,12 +8,13 @@ then the backend forwards it to the replica and the outcome is counted.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Protocol
 
 from kfn import scaling
-from kfn_gateway import dispatching
+from kfn_gateway import dispatching, logs
 from kfn_gateway.dispatching import FunctionState, Replica
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import GatewayError, Outcome
@@ -92,6 +93,11 @@ class Invoker:
             finally:
                 state.release(replica)
             self.metrics.observe(fn.namespace, fn.name, trigger, outcome)
+            if logs.invocation_logger.isEnabledFor(logging.INFO):
+                logs.invocation_logger.info("invocation", extra={"kfn": {
+                    "requestId": request_id, "namespace": fn.namespace, "function": fn.name, "trigger": trigger,
+                    "outcome": outcome.kind.value, "errorType": outcome.error_type, "coldStart": cold,
+                    "durationMs": round(outcome.duration * 1000, 3)}})
             return outcome
         finally:
             state.finish()

@@ -125,3 +125,34 @@ def test_workers_exit_when_kfn_dev_is_killed(tmp_path):
     while time.monotonic() < deadline and any(_alive(p) for p in children):
         time.sleep(0.1)
     assert not any(_alive(p) for p in children), "worker processes outlived a killed kfn dev"
+
+
+def test_top_shows_a_running_gateway(tmp_path):
+    server = DevServer(EXAMPLES, tmp_path / "dev.log")
+    try:
+        assert kfn("invoke", "hello", "--data", "{}", "--url", server.url).returncode == 0
+        result = kfn("top", "--url", server.url, "--count", "1", "--interval", "0.3")
+        assert result.returncode == 0, result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("default/hello"))
+        assert line.split()[-2] in ("1/1", "0/1", "1/0")  # READY/DESIRED columns: the replica is up
+    finally:
+        server.stop()
+    assert kfn("top", "--url", server.url, "--count", "1").returncode == 1  # gone: a clear error
+
+
+def test_json_logs_follow_one_invocation_to_the_runtime(tmp_path):
+    server = DevServer(EXAMPLES, tmp_path / "dev.log", env={"KFN_LOG_FORMAT": "json"})
+    try:
+        result = kfn("invoke", "hello", "--data", "{}", "--url", server.url)
+        request_id = json.loads(result.stdout)["requestId"]
+        deadline = time.monotonic() + 5
+        while f"END RequestId: {request_id}" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    lines = server.log().splitlines()
+    records = [json.loads(x) for x in lines if x.startswith("{")]
+    [entry] = [r for r in records if r.get("requestId") == request_id]
+    assert entry["function"] == "hello" and entry["outcome"] == "success" and entry["coldStart"] is True
+    assert f"START RequestId: {request_id} Version: $LATEST" in lines
+    assert all(r["level"] in ("info", "warning", "error") for r in records)
