@@ -7,6 +7,8 @@ and the field path.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import pathlib
@@ -14,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from kfn import api
+from kfn import api, names
 
 __all__ = ["Manifest", "ManifestError", "Problem", "load_dir", "load_documents", "check_references"]
 
@@ -47,6 +49,11 @@ class Manifest:
     triggers: dict[str, api.Trigger]
     sources: dict[str, pathlib.Path]
     """``Function.key`` → the directory of the YAML file that declared it (``code.path`` base)."""
+    secrets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    """``namespace/name`` → the data of each ``v1`` Secret in the directory (what ``kfn dev`` uses
+    for ``env[].valueFrom.secretKeyRef`` and ``auth.secretName``), decoded."""
+    config_maps: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    """``namespace/name`` → the data of each ``v1`` ConfigMap in the directory."""
 
 
 def _yaml_files(root: pathlib.Path) -> list[pathlib.Path]:
@@ -79,6 +86,8 @@ def load_dir(root: pathlib.Path) -> Manifest:
     triggers: dict[str, api.Trigger] = {}
     sources: dict[str, pathlib.Path] = {}
     declared_in: dict[str, str] = {}
+    secrets: dict[str, dict[str, str]] = {}
+    config_maps: dict[str, dict[str, str]] = {}
     if not root.exists():
         raise ManifestError([Problem(str(root), "", "no such file or directory")])
     files = _yaml_files(root)
@@ -101,8 +110,16 @@ def load_dir(root: pathlib.Path) -> Manifest:
                 problems.append(Problem(shown, _describe(doc, index),
                                         f"apiVersion: {version} is not served; use {api.API_VERSION}"))
                 continue
+            if version == "v1" and doc.get("kind") in ("Secret", "ConfigMap"):
+                try:
+                    key, data = _data_object(doc)
+                except ValueError as exc:
+                    problems.append(Problem(shown, _describe(doc, index), str(exc)))
+                    continue
+                (secrets if doc["kind"] == "Secret" else config_maps)[key] = data
+                continue
             if version != api.API_VERSION:
-                continue  # other objects (a Secret, a Deployment) are not ours to serve
+                continue  # other objects (a Deployment, a Service) are not ours to serve
             if doc.get("kind") not in ("Function", "Trigger"):
                 problems.append(Problem(shown, _describe(doc, index),
                                         f"kind: {doc.get('kind')} is not a {api.API_VERSION} kind (Function, Trigger)"))
@@ -128,7 +145,36 @@ def load_dir(root: pathlib.Path) -> Manifest:
     problems.extend(check_references(functions.values(), triggers.values(), files=declared_in))
     if problems:
         raise ManifestError(problems)
-    return Manifest(functions=functions, triggers=triggers, sources=sources)
+    return Manifest(functions=functions, triggers=triggers, sources=sources, secrets=secrets,
+                    config_maps=config_maps)
+
+
+def _data_object(doc: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(namespace/name, decoded data) of a v1 Secret or ConfigMap; ValueError names the field."""
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise ValueError("metadata.name: required")
+    namespace = meta.get("namespace", "default")
+    for label, value in (("metadata.name", meta["name"]), ("metadata.namespace", namespace)):
+        problem = names.dns1123_error(value) if isinstance(value, str) else "must be a string"
+        if problem:
+            raise ValueError(f"{label}: {problem}")
+    data: dict[str, str] = {}
+    fields = ("data", "stringData") if doc["kind"] == "Secret" else ("data",)
+    for field in fields:
+        values = doc.get(field) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{field}: must be a mapping")
+        for key, value in values.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise ValueError(f"{field}.{key}: must be a string")
+            if field == "data" and doc["kind"] == "Secret":
+                try:
+                    value = base64.b64decode(value, validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError):
+                    raise ValueError(f"data.{key}: must be base64 of UTF-8 text (or use stringData)") from None
+            data[key] = value
+    return f"{namespace}/{meta['name']}", data
 
 
 def check_references(functions: Iterable[api.Function], triggers: Iterable[api.Trigger], *,

@@ -46,9 +46,14 @@ class InitFailed(Exception):
 class FunctionState:
     """Everything the gateway tracks for one function while it serves it."""
 
-    def __init__(self, fn: api.Function, code_dir: str | None = None) -> None:
+    def __init__(self, fn: api.Function, code_dir: str | None = None, env: dict[str, str] | None = None,
+                 tokens: frozenset[str] = frozenset()) -> None:
         self.fn = fn
         self.code_dir = code_dir
+        self.env = env if env is not None else {e.name: e.value or "" for e in fn.spec.env if e.value_from is None}
+        """The function's environment, ``valueFrom`` already resolved by whoever built the state."""
+        self.tokens = tokens
+        """Accepted bearer tokens when ``auth.type`` is ``token``; never logged."""
         self.replicas: list[Replica] = []
         self.waiters: collections.deque[asyncio.Future[Replica]] = collections.deque()
         self.in_flight = 0

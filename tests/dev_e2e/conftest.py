@@ -24,7 +24,8 @@ class DevServer:
         self.log_path = log
         self.log_file = log.open("wb")
         full_env = {**os.environ, "KFN_AUTOSCALE_INTERVAL": "0.2", "KFN_STABLE_WINDOW": "0",
-                    "KFN_ACTIVATION_TIMEOUT": "20", **(env or {})}
+                    "KFN_ACTIVATION_TIMEOUT": "20", "KFN_STATE_DIR": str(log.parent / f"{log.stem}-state"),
+                    **(env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "kfn", "dev", str(directory), "--port", "0"],
                                      stdout=self.log_file, stderr=subprocess.STDOUT, env=full_env)
         self.url = self._wait_for_banner(30.0)

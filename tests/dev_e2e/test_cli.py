@@ -156,3 +156,32 @@ def test_json_logs_follow_one_invocation_to_the_runtime(tmp_path):
     assert entry["function"] == "hello" and entry["outcome"] == "success" and entry["coldStart"] is True
     assert f"START RequestId: {request_id} Version: $LATEST" in lines
     assert all(r["level"] in ("info", "warning", "error") for r in records)
+
+
+def test_missing_secret_reference_is_refused(tmp_path):
+    (tmp_path / "fn.yaml").write_text(textwrap.dedent("""\
+        apiVersion: kfn.dev/v1alpha1
+        kind: Function
+        metadata: {name: locked}
+        spec:
+          runtime: python3.11
+          handler: app.handler
+          code: {inline: "def handler(e, c): return 1"}
+          auth: {type: token, secretName: nowhere}
+        """))
+    result = kfn("dev", str(tmp_path), "--port", "0")
+    assert result.returncode == 2
+    assert "Function/locked: spec.auth.secretName: no Secret nowhere" in result.stderr
+
+
+def test_two_gateways_cannot_share_a_state_dir(tmp_path):
+    state = {"KFN_STATE_DIR": str(tmp_path / "state")}
+    first = DevServer(EXAMPLES, tmp_path / "first.log", env=state)
+    try:
+        result = subprocess.run([sys.executable, "-m", "kfn", "dev", str(EXAMPLES), "--port", "0"],
+                                capture_output=True, text=True, timeout=30, env={**os.environ, **state})
+        assert result.returncode == 1
+        assert "in use by another kfn gateway" in result.stderr
+        assert "kfn gateway on" not in result.stdout
+    finally:
+        assert first.stop() == 0

@@ -44,8 +44,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def lam(dev):
-    return boto3.client("lambda", endpoint_url=dev.url, region_name="us-east-1", aws_access_key_id="test",
-                        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}, read_timeout=60))
+    client = boto3.client("lambda", endpoint_url=dev.url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}, read_timeout=60))
+    yield client
+    client.close()
 
 
 def wait_for_file(path: pathlib.Path, timeout: float = 20, lines: int = 1) -> list[dict]:
@@ -214,3 +216,32 @@ def test_s3_webhook_refuses_wrong_token(dev, tmp_path):
         assert post(dev, "/events/s3", b"", headers, method="HEAD")[0] == 401
     time.sleep(0.5)
     assert not list(tmp_path.iterdir()), "a refused notification must not run anything"
+
+
+def test_token_auth_on_function_url(dev):
+    assert post(dev, "/fn/default/private", b"{}", {})[0] == 401
+    assert post(dev, "/fn/default/private", b"{}", {"Authorization": "Bearer nope"})[0] == 401
+    status, body = post(dev, "/fn/default/private", b"{}", {"Authorization": "Bearer tok-alice"})
+    assert status == 200 and json.loads(body) == {"secret": "tok-bob", "colour": "green"}
+    assert post(dev, "/fn/default/private", b"{}", {"X-Kfn-Authorization": "Bearer tok-bob"})[0] == 200
+
+
+def test_token_auth_on_the_invoke_api(dev, lam):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as info:
+        lam.invoke(FunctionName="private", InvocationType="DryRun")
+    assert info.value.response["Error"]["Code"] == "UnauthorizedException"
+    with pytest.raises(ClientError):
+        lam.invoke(FunctionName="private", InvocationType="Event", Payload=b"{}")
+    authed = boto3.client("lambda", endpoint_url=dev.url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}))
+
+    def add_token(request, **_):  # how SDK users pass a kfn token next to the SigV4 signature
+        request.headers["X-Kfn-Authorization"] = "Bearer tok-alice"
+    authed.meta.events.register("before-send.lambda.Invoke", add_token)
+    try:
+        assert authed.invoke(FunctionName="private", InvocationType="DryRun")["StatusCode"] == 204
+        assert json.loads(authed.invoke(FunctionName="private", Payload=b"{}")["Payload"].read())["colour"] == "green"
+    finally:
+        authed.close()

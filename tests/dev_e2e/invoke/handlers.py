@@ -51,3 +51,7 @@ def flaky(event, context):
 
 def sink(event, context):
     _write(event["requestPayload"]["out"], "destination", event)
+
+
+def private(event, context):
+    return {"secret": os.environ["SECRET_VALUE"], "colour": os.environ["COLOUR"]}
