@@ -39,6 +39,9 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # (matched on whole segments, as routes are: /metricsx is free).
 RESERVED_HTTP_PREFIXES = ("/fn/", "/events/", "/2015-03-31/", "/healthz", "/metrics", "/stats")
 S3_EVENT = re.compile(r"^(s3:)?[A-Za-z]+(:[A-Za-z*]+)*$")
+# An http(s) URL without user, query or fragment: an SQS queue URL or an endpoint (moto, LocalStack).
+SERVICE_URL = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 
 class FieldError(ValueError):
@@ -310,10 +313,47 @@ class S3Filter(_Model):
     suffix: str = Field(default="", max_length=1024)
 
 
+def _service_url(value: str) -> str:
+    if not SERVICE_URL.match(value) or "\n" in value:
+        raise ValueError("must be an http(s) URL such as https://sqs.us-east-1.amazonaws.com/123456789012/uploads")
+    return value
+
+
+class SqsSource(_Model):
+    """An SQS queue the bucket notifies (AWS S3 → SQS), long-polled by the gateway."""
+
+    queue_url: str = Field(min_length=1, max_length=2048)
+    region: str = Field(min_length=1, max_length=32)
+    endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    """Another endpoint than AWS's (an emulator); unset, boto3's for ``region``."""
+    credentials_secret: str | None = None
+    """In a cluster: a Secret holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally
+    AWS_SESSION_TOKEN); unset, the gateway's own credentials. ``kfn dev`` reads the AWS variables
+    of its environment instead, and refuses this field."""
+
+    _urls = field_validator("queue_url", "endpoint_url")(classmethod(lambda cls, v: _service_url(v)))
+    _secret = field_validator("credentials_secret")(classmethod(lambda cls, v: _label(v)))
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not AWS_REGION.match(v) or "\n" in v:
+            raise ValueError("must be an AWS region such as us-east-1")
+        return v
+
+
+class S3Source(_Model):
+    """Where a Trigger fetches notifications itself, instead of a store pushing them to the gateway."""
+
+    sqs: SqsSource
+
+
 class S3Trigger(_Model):
     bucket: str = Field(min_length=3, max_length=63)
     events: tuple[str, ...] = ("s3:ObjectCreated:*",)
     filter: S3Filter = S3Filter()
+    source: S3Source | None = None
+    """Unset: the store pushes notifications to ``/events/s3`` (MinIO, Ceph) or ``/events/sns``."""
 
     @field_validator("bucket")
     @classmethod

@@ -405,6 +405,10 @@ def test_patterns_are_the_models():
     assert node("Function", "spec.env[].name")["pattern"] == names.ENV_NAME
     assert node("Trigger", "spec.http.path")["pattern"] == api.HTTP_PATH.pattern
     assert node("Trigger", "spec.s3.events[]")["pattern"] == api.S3_EVENT.pattern
+    for field in ("queueUrl", "endpointUrl"):
+        assert node("Trigger", f"spec.s3.source.sqs.{field}")["pattern"] == api.SERVICE_URL.pattern
+    assert node("Trigger", "spec.s3.source.sqs.region")["pattern"] == api.AWS_REGION.pattern
+    assert node("Trigger", "spec.s3.source.sqs.credentialsSecret")["pattern"] == names.DNS1123_LABEL
     methods = re.fullmatch(r"\^\(\?i:(.*)\)\$", node("Trigger", "spec.http.methods[]")["pattern"])
     assert methods is not None and tuple(methods.group(1).split("|")) == api.HTTP_METHODS
     [handler_rule] = [r["rule"] for r in schema("Function")["properties"]["spec"]["x-kubernetes-validations"]
@@ -752,9 +756,21 @@ TRIGGER_FIELDS: dict[str, tuple[list[Any], list[Any]]] = {
              [{"path": "x"}, {"path": "//x"}, {"path": "/x?y"}, {"path": "/x", "methods": ["FETCH"]},
               {"methods": ["GET"]}, {"path": "/x", "methods": "GET"}]),
     "s3": ([{"bucket": "uploads"}, {"bucket": "a.b"}, {"bucket": "uploads", "filter": {"prefix": "a"}},
-            {"bucket": "uploads", "events": ["ObjectCreated:*", "s3:ObjectRemoved:Delete"]}, None],
+            {"bucket": "uploads", "events": ["ObjectCreated:*", "s3:ObjectRemoved:Delete"]},
+            {"bucket": "uploads", "source": {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/q",
+                                                     "region": "us-east-1"}}},
+            {"bucket": "uploads", "source": {"sqs": {"queueUrl": "http://127.0.0.1:5000/123456789012/q.fifo",
+                                                     "region": "us-gov-west-1", "endpointUrl": "http://[::1]:5000",
+                                                     "credentialsSecret": "aws-keys"}}}, None],
            [{"bucket": "Up"}, {"bucket": "a-"}, {"bucket": "uploads", "events": []},
-            {"bucket": "uploads", "events": ["s3:"]}, {"bucket": "uploads", "filter": {"other": 1}}]),
+            {"bucket": "uploads", "events": ["s3:"]}, {"bucket": "uploads", "filter": {"other": 1}},
+            {"bucket": "uploads", "source": {}},
+            {"bucket": "uploads", "source": {"sqs": {"queueUrl": "sqs://q", "region": "us-east-1"}}},
+            {"bucket": "uploads", "source": {"sqs": {"queueUrl": "https://u@sqs/q", "region": "us-east-1"}}},
+            {"bucket": "uploads", "source": {"sqs": {"queueUrl": "https://sqs/q", "region": "US-East-1"}}},
+            {"bucket": "uploads", "source": {"sqs": {"region": "us-east-1"}}},
+            {"bucket": "uploads", "source": {"sqs": {"queueUrl": "https://sqs/q", "region": "us-east-1",
+                                                     "credentialsSecret": "Keys"}}}]),
     "invocationType": (["Event", "RequestResponse", None], ["Sync", "event"]),
 }
 
