@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import pathlib
 import shutil
@@ -20,8 +21,9 @@ from typing import Mapping
 import prometheus_client as prom
 from aiohttp import web
 
-from kfn import manifests
+from kfn import api, manifests
 from kfn_gateway import app as gateway_app
+from kfn_gateway import logs, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.autoscaling import Autoscaler
 from kfn_gateway.backends.local import LocalBackend
@@ -29,9 +31,10 @@ from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
 from kfn_gateway.invoking import Invoker
 from kfn_gateway.metrics import Metrics
+from kfn_gateway.queueing import Queue
 from kfn_gateway.routing import RouteTable
 from kfn_gateway.settings import GatewaySettings
-from kfn_gateway.sqlite_queue import SqliteQueue
+from kfn_gateway.sqlite_queue import QueueInUse, SqliteQueue
 
 __all__ = ["check_supported", "prepare_code", "serve", "main"]
 
@@ -47,17 +50,57 @@ def check_supported(manifest: manifests.Manifest) -> list[manifests.Problem]:
         if spec.code.path is None and spec.code.inline is None:
             problems.append(manifests.Problem("", where, "spec.code: kfn dev runs code.path or code.inline; "
                                               "code.image and code.configMap need a cluster"))
-        for i, var in enumerate(spec.env):
-            if var.value_from is not None:
-                problems.append(manifests.Problem("", where, f"spec.env[{i}].valueFrom: Secrets and ConfigMaps "
-                                                  "need a cluster; use value in kfn dev"))
-        if spec.auth.type != "none":
-            problems.append(manifests.Problem("", where, "spec.auth: token auth is not supported by kfn dev yet"))
+        try:
+            resolve_env(fn, manifest)
+            resolve_tokens(fn, manifest)
+        except LookupError as exc:
+            problems.append(manifests.Problem("", where, str(exc)))
         if spec.code.path is not None:
             code_dir = (manifest.sources[fn.key] / spec.code.path).resolve()
             if not code_dir.is_dir():
                 problems.append(manifests.Problem("", where, f"spec.code.path: {code_dir} is not a directory"))
+    for trigger in manifest.triggers.values():
+        s3 = trigger.spec.s3
+        if s3 is not None and s3.source is not None and s3.source.sqs.credentials_secret is not None:
+            problems.append(manifests.Problem("", f"Trigger/{trigger.name}", "spec.s3.source.sqs.credentialsSecret: "
+                                              "kfn dev reads AWS credentials from its environment (AWS_ACCESS_KEY_ID, "
+                                              "AWS_SECRET_ACCESS_KEY or AWS_PROFILE); remove the field"))
+        if s3 is not None and s3.source is not None and importlib.util.find_spec("boto3") is None:
+            problems.append(manifests.Problem("", f"Trigger/{trigger.name}", "spec.s3.source.sqs: polling SQS "
+                                              "needs boto3 (pip install boto3)"))
     return problems
+
+
+def resolve_env(fn: api.Function, manifest: manifests.Manifest) -> dict[str, str]:
+    """The function's environment with ``valueFrom`` read from the directory's v1 Secrets and
+    ConfigMaps; LookupError names the missing reference."""
+    env: dict[str, str] = {}
+    for i, var in enumerate(fn.spec.env):
+        if var.value_from is None:
+            env[var.name] = var.value or ""
+            continue
+        ref = var.value_from.secret_key_ref or var.value_from.config_map_key_ref
+        assert ref is not None
+        kind, table, field = (("Secret", manifest.secrets, "secretKeyRef") if var.value_from.secret_key_ref
+                              else ("ConfigMap", manifest.config_maps, "configMapKeyRef"))
+        data = table.get(f"{fn.namespace}/{ref.name}")
+        if data is None or ref.key not in data:
+            raise LookupError(f"spec.env[{i}].valueFrom.{field}: no {kind} {ref.name} with key {ref.key} in "
+                              f"namespace {fn.namespace} (kfn dev reads v1 {kind}s from the directory)")
+        env[var.name] = data[ref.key]
+    return env
+
+
+def resolve_tokens(fn: api.Function, manifest: manifests.Manifest) -> frozenset[str]:
+    """The bearer tokens of an ``auth: token`` function: every value of its Secret."""
+    if fn.spec.auth.type != "token":
+        return frozenset()
+    name = fn.spec.auth.secret_name
+    tokens = frozenset(v for v in manifest.secrets.get(f"{fn.namespace}/{name}", {}).values() if v)
+    if not tokens:
+        raise LookupError(f"spec.auth.secretName: no Secret {name} with a non-empty value in namespace "
+                          f"{fn.namespace} (kfn dev reads v1 Secrets from the directory)")
+    return tokens
 
 
 BOOTSTRAP = "bootstrap"
@@ -94,7 +137,9 @@ def prepare_code(manifest: manifests.Manifest, workdir: pathlib.Path) -> dict[st
 async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_dirs: Mapping[str, str],
                 stop: asyncio.Event) -> None:
     metrics = Metrics(prom.CollectorRegistry(auto_describe=True))
-    states = {key: FunctionState(fn, code_dirs.get(key)) for key, fn in manifest.functions.items()}
+    states = {key: FunctionState(fn, code_dirs.get(key), env=resolve_env(fn, manifest),
+                                 tokens=resolve_tokens(fn, manifest))
+              for key, fn in manifest.functions.items()}
     for fn in manifest.functions.values():
         triggers = ["url", "invoke", "destination"] + [
             t.name for t in manifest.triggers.values() if t.spec.function == fn.name and t.namespace == fn.namespace]
@@ -102,20 +147,24 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     backend = LocalBackend(settings, metrics)
     invoker = Invoker(settings, backend, metrics, states)
     autoscaler = Autoscaler(settings, backend, metrics, states)
-    queue = SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
+    queue = _queue(settings)
     dispatcher = AsyncDispatcher(
         AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
         queue, invoker, metrics, states)
-    event_router = EventRouter(manifest.triggers.values(), states, dispatcher, invoker, metrics)
+    # A Trigger with s3.source.sqs fires only for what its queue delivers, not for pushed notifications.
+    pushed = [t for t in manifest.triggers.values() if t.spec.s3 is None or t.spec.s3.source is None]
+    event_router = EventRouter(pushed, states, dispatcher, invoker, metrics)
     application = gateway_app.build_app(
         settings=settings, invoker=invoker, metrics_=metrics, routes=RouteTable(manifest.triggers.values()),
         event_router=event_router, dispatcher=dispatcher)
+    await queue.open()  # first: a queue held by another gateway stops us before anything starts
     runner = web.AppRunner(application, access_log=None, handle_signals=False)
     await runner.setup()
     await backend.start()
-    await queue.open()
     dispatcher.start()
     scaler = asyncio.get_running_loop().create_task(autoscaler.run())
+    pollers = sqs_source.start_pollers(
+        manifest.triggers.values(), lambda triggers: EventRouter(triggers, states, dispatcher, invoker, metrics))
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
         await site.start()
@@ -130,12 +179,15 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
                 print(f"  {trig.namespace}/{trig.spec.function}  {methods} {trig.spec.http.path}"
                       f"  (Trigger/{trig.name})", flush=True)
             elif trig.spec.s3 is not None:
+                via = (f"SQS {trig.spec.s3.source.sqs.queue_url}" if trig.spec.s3.source is not None
+                       else "POST /events/s3, /events/sns")
                 print(f"  {trig.namespace}/{trig.spec.function}  s3://{trig.spec.s3.bucket} "
-                      f"{','.join(trig.spec.s3.events)}  (Trigger/{trig.name}, POST /events/s3)", flush=True)
+                      f"{','.join(trig.spec.s3.events)}  (Trigger/{trig.name}, {via})", flush=True)
         if any(t.spec.s3 is not None for t in manifest.triggers.values()) and not settings.s3_webhook_token:
             logger.warning("KFN_S3_WEBHOOK_TOKEN is not set: /events/s3 refuses every notification")
         await stop.wait()
     finally:
+        await sqs_source.stop_pollers(pollers)
         scaler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await scaler
@@ -145,10 +197,17 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
         await queue.close()
 
 
+def _queue(settings: GatewaySettings) -> Queue:
+    if settings.queue == "nats":
+        from kfn_gateway import nats_queue  # nats-py is needed only by this engine
+        # kfn dev is the stream's only reader: leases left by a killed kfn dev are released at start.
+        return nats_queue.NatsQueue([u.strip() for u in settings.nats_url.split(",")], exclusive=True)
+    return SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
+
+
 def main(directory: str, settings: GatewaySettings) -> int:
     """Run ``kfn dev``; returns the process exit code (2 when the manifests cannot be served)."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format)
     try:
         manifest = manifests.load_dir(pathlib.Path(directory))
     except manifests.ManifestError as exc:
@@ -178,6 +237,9 @@ def _run(manifest: manifests.Manifest, settings: GatewaySettings, code_dirs: Map
             loop.add_signal_handler(sig, stop.set)
         try:
             await serve(manifest, settings, code_dirs, stop)
+        except QueueInUse as exc:
+            print(f"kfn dev: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(f"kfn dev: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
                   " (pass --port 0 for any free port)", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Mapping
 
 __all__ = ["GatewaySettings", "SettingsError", "load_settings"]
@@ -49,8 +50,23 @@ class GatewaySettings:
     """Largest notification body an event endpoint reads, bytes (``KFN_EVENTS_BODY_LIMIT``); larger → 413."""
     async_retry_base: float = 1.0
     """Seconds before the first retry of a failed async invocation, doubled each time (``KFN_ASYNC_RETRY_BASE``)."""
+    log_format: str = "text"
+    """``text`` or ``json`` (``KFN_LOG_FORMAT``); JSON adds one line per invocation with its request id."""
     async_retry_max: float = 300.0
     """Longest wait between two async attempts, seconds (``KFN_ASYNC_RETRY_MAX``)."""
+    queue: str = "sqlite"
+    """The durable queue of async invocations (``KFN_QUEUE``): ``sqlite`` (a file under ``state_dir``,
+    the embedded default) or ``nats`` (a NATS JetStream server at ``nats_url``)."""
+    nats_url: str = dataclasses.field(default="nats://127.0.0.1:4222", repr=False)
+    """The NATS server(s) of the ``nats`` queue (``KFN_NATS_URL``): ``nats://`` or ``tls://`` URLs,
+    comma-separated for a cluster; may carry ``user:password@``, so it is never printed."""
+    sns_topics: tuple[str, ...] = ()
+    """SNS topic ARNs whose messages ``/events/sns`` accepts and whose subscriptions it confirms
+    (``KFN_SNS_TOPICS``, comma-separated; ``*`` accepts any topic). Empty, every SNS message is
+    refused with 403 and no subscription is confirmed."""
+    sns_verify: bool = True
+    """Whether SNS message signatures are verified (``KFN_SNS_VERIFY``, ``1``/``0``). Only S3-compatible
+    emulators that cannot sign (moto) need ``0``; then confirmation URLs may be any http(s) URL."""
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, integer: bool = False) -> float:
@@ -83,8 +99,31 @@ def load_settings(env: Mapping[str, str]) -> GatewaySettings:
         events_body_limit=int(_number(env, "KFN_EVENTS_BODY_LIMIT", GatewaySettings.events_body_limit, 1024,
                                       SYNC_BODY_LIMIT, integer=True)),
         async_retry_base=_number(env, "KFN_ASYNC_RETRY_BASE", GatewaySettings.async_retry_base, 0.001, 3600),
+        log_format=_choice(env, "KFN_LOG_FORMAT", ("text", "json"), GatewaySettings.log_format),
         async_retry_max=_number(env, "KFN_ASYNC_RETRY_MAX", GatewaySettings.async_retry_max, 0.001, 3600),
+        queue=_choice(env, "KFN_QUEUE", ("sqlite", "nats"), GatewaySettings.queue),
+        nats_url=_nats_url(env, "KFN_NATS_URL", GatewaySettings.nats_url),
+        sns_topics=_topics(env, "KFN_SNS_TOPICS"),
+        sns_verify=_flag(env, "KFN_SNS_VERIFY", GatewaySettings.sns_verify),
     )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name) or default
+    if raw not in allowed:
+        raise SettingsError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+NATS_URL = re.compile(r"^(nats|tls)://([^\s/@,]+@)?[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?$")
+
+
+def _nats_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    for i, url in enumerate(raw.split(",")):
+        if not NATS_URL.fullmatch(url.strip()):  # the value is not echoed: it may hold a password
+            raise SettingsError(f"{name}: URL {i + 1} is not a nats:// or tls:// URL (nats://HOST:PORT)")
+    return raw
 
 
 def _token(env: Mapping[str, str], name: str) -> str | None:
@@ -94,3 +133,26 @@ def _token(env: Mapping[str, str], name: str) -> str | None:
     if raw != raw.strip() or "\n" in raw:
         raise SettingsError(f"{name}: must not have surrounding whitespace or newlines")
     return raw
+
+
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+
+
+def _topics(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    topics = tuple(t.strip() for t in raw.split(",") if t.strip())
+    for topic in topics:
+        if topic != "*" and not SNS_TOPIC_ARN.fullmatch(topic):
+            raise SettingsError(f"{name}: {topic!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or *")
+    return topics
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: must be 1 or 0 (true/false), got {env[name]!r}")

@@ -15,17 +15,18 @@ logger = logging.getLogger("kfn_runtime")  # not __name__: under ``-m`` that is 
 
 
 def main() -> None:
-    out = sys.stdout
-    if isinstance(out, io.TextIOWrapper):
-        out.reconfigure(line_buffering=True)
-    logs.configure(out)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    out = logs.TeeOut(sys.stdout)
+    sys.stdout = out  # type: ignore[assignment]  # print() in handlers reaches the invocation's tail
+    logs.configure(out)  # type: ignore[arg-type]
     try:
         cfg = settings.load_settings(os.environ)
     except settings.SettingsError as e:
         logger.error("invalid settings: %s", e)
         sys.exit(2)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        host = runner.run(serving.serve(cfg, environ=os.environ, out=out))
+        host = runner.run(serving.serve(cfg, environ=os.environ, out=out))  # type: ignore[arg-type]
     if host.stuck:
         # Stuck handler threads would hold the interpreter's exit until they return.
         logger.warning("exiting with %d stuck handler thread(s)", host.stuck)

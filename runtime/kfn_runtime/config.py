@@ -11,7 +11,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
-__all__ = ["FunctionConfig", "ConfigError", "from_load_body"]
+__all__ = ["FunctionConfig", "ConfigError", "from_load_body", "runtime_kind", "PYTHON", "PROVIDED"]
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_TIMEOUT_SECONDS = 3
@@ -22,6 +22,10 @@ DEFAULT_VERSION = "$LATEST"
 TIMEOUT_RANGE = (1, 900)
 MEMORY_RANGE = (128, 10240)
 CONCURRENCY_RANGE = (1, 1000)
+PYTHON = "python"
+"""The handler is a Python function this process imports and calls."""
+PROVIDED = "provided"
+"""The function brings a ``bootstrap`` executable that talks to the Lambda Runtime API."""
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -43,7 +47,10 @@ class FunctionConfig:
     namespace: str = DEFAULT_NAMESPACE
     """The Function's namespace; part of the ARN unless it is ``default``."""
     handler: str
-    """``module.function`` as Lambda's ``_HANDLER``; checked when it is imported, as Lambda does."""
+    """``module.function`` as Lambda's ``_HANDLER``; checked when it is imported, as Lambda does.
+    For ``provided`` it is passed to the bootstrap as is, and may be empty."""
+    runtime: str = PYTHON
+    """``python`` or ``provided``: import the handler here, or run the code's ``bootstrap``."""
     code_dir: str
     """The directory holding the code (Lambda's task root): put on ``sys.path`` and made the cwd."""
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
@@ -51,7 +58,8 @@ class FunctionConfig:
     memory_mib: int = DEFAULT_MEMORY_MIB
     """The memory size reported to the handler and in REPORT lines; the pod's limit enforces it."""
     concurrency: int = DEFAULT_CONCURRENCY
-    """Invocations this process runs at once; one more is refused with 429."""
+    """Invocations this process runs at once; one more is refused with 429. A ``provided``
+    runtime runs one at a time whatever this says, as a Lambda sandbox does."""
     env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Extra environment variables for the function (the spec's ``env``), set before import."""
     region: str = DEFAULT_REGION
@@ -80,6 +88,15 @@ def string(value: object, field: str) -> str:
     return value
 
 
+def optional_string(value: object, field: str) -> str:
+    """A string that may be absent (None) or empty; absent reads as empty."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(field, "must be a string")
+    return value
+
+
 def integer(value: object, field: str, bounds: tuple[int, int]) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(field, "must be an integer")
@@ -87,6 +104,17 @@ def integer(value: object, field: str, bounds: tuple[int, int]) -> int:
     if not low <= value <= high:
         raise ConfigError(field, f"must be between {low} and {high} (got {value})")
     return value
+
+
+def runtime_kind(value: object, field: str) -> str:
+    """``python`` or ``provided``, also spelled as a Function's ``spec.runtime`` (``python3.12``,
+    ``provided.al2023``), so a caller can pass either."""
+    text = string(value, field)
+    if text == PYTHON or text.startswith("python3."):
+        return PYTHON
+    if text == PROVIDED or text.startswith("provided."):
+        return PROVIDED
+    raise ConfigError(field, f"must be python, python3.x, provided or provided.al2023 (got {text!r})")
 
 
 def env_vars(value: object, field: str) -> dict[str, str]:
@@ -100,7 +128,7 @@ def env_vars(value: object, field: str) -> dict[str, str]:
     return dict(value)
 
 
-_LOAD_FIELDS = frozenset({"name", "namespace", "handler", "codeDir", "timeoutSeconds", "memoryMiB",
+_LOAD_FIELDS = frozenset({"name", "namespace", "handler", "runtime", "codeDir", "timeoutSeconds", "memoryMiB",
                           "concurrency", "env", "region", "version"})
 
 
@@ -111,13 +139,16 @@ def from_load_body(body: object) -> FunctionConfig:
     for key in body:
         if key not in _LOAD_FIELDS:
             raise ConfigError(str(key), "unknown field")
-    for key in ("name", "handler", "codeDir"):
+    kind = runtime_kind(body.get("runtime", PYTHON), "runtime")
+    for key in ("name", "handler", "codeDir") if kind == PYTHON else ("name", "codeDir"):
         if key not in body:
             raise ConfigError(key, "required")
     return FunctionConfig(
         name=label(body["name"], "name"),
         namespace=label(body.get("namespace", DEFAULT_NAMESPACE), "namespace"),
-        handler=string(body["handler"], "handler"),
+        handler=(string(body["handler"], "handler") if kind == PYTHON
+                 else optional_string(body.get("handler"), "handler")),
+        runtime=kind,
         code_dir=string(body["codeDir"], "codeDir"),
         timeout_seconds=integer(body.get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS), "timeoutSeconds",
                                 TIMEOUT_RANGE),

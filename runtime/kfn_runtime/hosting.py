@@ -2,6 +2,8 @@
 
 A process starts idle (pool mode) or loads its function at once; a load happens at most once,
 successful or not, because loading changes the process for good. After SIGTERM it drains.
+A Python function is imported into this process (``invoking``); a ``provided`` one runs as its
+own ``bootstrap`` child process behind the Lambda Runtime API (``relaying``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
-from kfn_runtime import config, context, errors, invoking, loading, logs, metrics
+from kfn_runtime import config, context, errors, invoking, loading, logs, metrics, relaying
 
 __all__ = ["Host", "AlreadyLoaded"]
 
@@ -27,7 +29,7 @@ class AlreadyLoaded(Exception):
 
 class Host:
     def __init__(self, *, environ: MutableMapping[str, str], out: TextIO) -> None:
-        self.invoker: invoking.Invoker | None = None
+        self.invoker: invoking.Invoker | relaying.Relay | None = None
         """Set once a load has finished, whether the function initialised or not."""
         self.draining = False
         self.counters = metrics.Metrics()
@@ -45,6 +47,8 @@ class Host:
             raise AlreadyLoaded(self._describe())
         self._loading = True
         identity = context.identify(cfg)
+        if cfg.runtime == config.PROVIDED:
+            return await self._start_provided(cfg, identity)
         started = time.perf_counter()
         try:
             target: loading.Loaded | errors.InitError = await asyncio.to_thread(
@@ -60,6 +64,22 @@ class Host:
             logger.warning("%s failed to initialise: %s: %s", cfg.qualified_name, target.error_type, target.message)
             raise target
         logger.info("%s loaded in %.1f ms", cfg.qualified_name, init_ms)
+        return init_ms
+
+    async def _start_provided(self, cfg: config.FunctionConfig, identity: context.Identity) -> float:
+        relay = relaying.Relay(cfg, identity=identity, environ=dict(self._environ), out=self._out,
+                               counters=self.counters)
+        try:
+            init_ms = await relay.start()
+        except errors.InitError as e:
+            self.invoker = relay
+            logger.warning("%s failed to initialise: %s: %s", cfg.qualified_name, e.error_type, e.message)
+            raise
+        except BaseException:
+            await relay.close()
+            raise
+        self.invoker = relay
+        logger.info("%s bootstrap ready in %.1f ms", cfg.qualified_name, init_ms)
         return init_ms
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -97,8 +117,11 @@ class Host:
         while invoker.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(_DRAIN_POLL_SECONDS)
 
-    def close(self) -> None:
-        if self.invoker is not None:
+    async def close(self) -> None:
+        """Release what the function holds: handler threads, or the bootstrap process."""
+        if isinstance(self.invoker, relaying.Relay):
+            await self.invoker.close()
+        elif self.invoker is not None:
             self.invoker.close()
 
     def _describe(self) -> str:

@@ -2,8 +2,9 @@
 
 - ``POST /2015-03-31/functions/function/invocations``: invoke (the path of AWS's Runtime
   Interface Emulator). A handler error is still a 200, marked ``X-Amz-Function-Error: Unhandled``;
-  other statuses mean the invocation did not run: 400 bad event, 429 at the concurrency limit,
-  503 no function or draining, 413 body over the limit.
+  other statuses mean the invocation did not run: 400 bad event, 429 at the concurrency limit
+  (one for a provided runtime), 503 no function or draining, 413 body over the limit.
+  ``X-Amz-Client-Context`` and ``X-Amzn-Trace-Id`` reach a provided runtime's ``next``.
 - ``POST /load``: specialise a pool worker (pool mode) to one function.
 - ``GET /healthz``: readiness; 200 only when invocations can succeed.
 - ``GET /metrics``: this process's counters, Prometheus text format.
@@ -13,13 +14,14 @@ No middlewares: the invoke path is the hot path, and each concern here is a line
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from kfn_runtime import config, errors, hosting, invoking
+from kfn_runtime import config, errors, hosting, invoking, logs, relaying
 
 __all__ = ["build_app", "HOST", "INVOKE_PATH", "MAX_BODY_BYTES"]
 
@@ -29,6 +31,13 @@ MAX_BODY_BYTES = 6 * 1024 * 1024 + 64 * 1024
 """Lambda's 6 MiB synchronous payload, plus room for the envelope a trigger wraps around it."""
 
 REQUEST_ID = "X-Kfn-Request-Id"
+LOG_TYPE = "X-Kfn-Log-Type"
+"""``Tail`` asks for the invocation's last 4 KB of log in ``X-Kfn-Log-Result`` (base64)."""
+LOG_RESULT = "X-Kfn-Log-Result"
+CLIENT_CONTEXT = "X-Amz-Client-Context"
+"""Base64 JSON, as the Invoke API takes it; a provided runtime gets it decoded (Lambda-Runtime-Client-Context)."""
+TRACE_ID = "X-Amzn-Trace-Id"
+"""Passed to a provided runtime as Lambda-Runtime-Trace-Id; one is made up when absent."""
 _EMPTY_EVENT = b"{}"
 
 
@@ -62,10 +71,24 @@ async def _invoke(request: web.Request) -> web.Response:
         return _invoke_error(400, "InvalidRequestContentException",
                              f"Could not parse request body into json: {e}", request_id)
     try:
-        outcome = await invoker.invoke(event, request_id)
+        client_context = _client_context(request.headers.get(CLIENT_CONTEXT))
+    except ValueError as e:
+        return _invoke_error(400, "InvalidRequestContentException", str(e), request_id)
+    wanted_tail = logs.Tail() if request.headers.get(LOG_TYPE) == "Tail" else None
+    tail_token = logs.tail.set(wanted_tail)
+    try:
+        if isinstance(invoker, relaying.Relay):  # the bootstrap gets the payload as it came
+            outcome = await invoker.invoke(body or _EMPTY_EVENT, request_id, client_context=client_context,
+                                           trace_id=request.headers.get(TRACE_ID))
+        else:
+            outcome = await invoker.invoke(event, request_id)
     except invoking.Throttled:
         return _invoke_error(429, "TooManyRequestsException", "Rate Exceeded.", request_id)
+    finally:
+        logs.tail.reset(tail_token)
     headers = {REQUEST_ID: request_id, "X-Kfn-Duration-Ms": f"{outcome.duration_ms:.3f}"}
+    if wanted_tail is not None:
+        headers[LOG_RESULT] = wanted_tail.encoded()
     if outcome.kind != "success":
         headers["X-Amz-Function-Error"] = "Unhandled"
         if outcome.kind == "timeout":
@@ -101,6 +124,18 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=request.app[HOST].render_metrics().encode(),
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def _client_context(header: str | None) -> str | None:
+    if header is None:
+        return None
+    try:
+        decoded = base64.b64decode(header, validate=True).decode()
+        if isinstance(json.loads(decoded), dict):
+            return decoded
+    except ValueError:
+        pass
+    raise ValueError("Client context must be a valid Base64-encoded JSON object.")
 
 
 def _invoke_error(status: int, error_type: str, message: str, request_id: str) -> web.Response:

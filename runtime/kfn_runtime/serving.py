@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 async def serve(cfg: settings.Settings, *, environ: MutableMapping[str, str], out: TextIO) -> hosting.Host:
     """Serve until SIGTERM or SIGINT, then drain; returns the host so the caller can see what is left."""
     host = hosting.Host(environ=environ, out=out)
+    if cfg.ready_fd is not None:
+        # A bootstrap started before the announcement must not hold the pipe open: uvloop does
+        # not close a child's inherited descriptors (close_fds).
+        os.set_inheritable(cfg.ready_fd, False)
     if cfg.function is not None:
         try:
             await host.load(cfg.function)
@@ -46,7 +50,7 @@ async def serve(cfg: settings.Settings, *, environ: MutableMapping[str, str], ou
         if watcher is not None:
             watcher.cancel()
         await runner.cleanup()
-        host.close()
+        await host.close()
     return host
 
 

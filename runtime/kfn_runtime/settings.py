@@ -30,7 +30,12 @@ class Settings:
     pool: bool = False
     """Start with no function and wait for ``POST /load`` (``KFN_POOL``): a pre-warmed generic worker."""
     function: config.FunctionConfig | None = None
-    """The function to load at start; None in pool mode."""
+    """The function to load at start; None in pool mode. Its variables: ``AWS_LAMBDA_FUNCTION_NAME``,
+    ``_HANDLER`` (required for python), ``LAMBDA_TASK_ROOT`` (default: the cwd), ``KFN_NAMESPACE``,
+    ``KFN_TIMEOUT_SECONDS``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``, ``KFN_CONCURRENCY``, ``AWS_REGION``,
+    ``AWS_LAMBDA_FUNCTION_VERSION``, and ``KFN_RUNTIME_KIND``: ``python`` (the default) imports the
+    handler; ``provided`` (or a ``provided.al2023``-style runtime name) starts
+    ``$LAMBDA_TASK_ROOT/bootstrap`` and serves it the Lambda Runtime API."""
     parent_pid: int | None = None
     """Exit when this process is no longer our parent (``KFN_PARENT_PID``): a worker of ``kfn dev``
     must not outlive a gateway that was killed without the chance to stop it."""
@@ -62,13 +67,15 @@ def _parse(env: Mapping[str, str]) -> Settings:
 
 
 def _function(env: Mapping[str, str]) -> config.FunctionConfig:
-    for name in ("_HANDLER", "AWS_LAMBDA_FUNCTION_NAME"):
+    kind = config.runtime_kind(env.get("KFN_RUNTIME_KIND") or config.PYTHON, "KFN_RUNTIME_KIND")
+    for name in ("_HANDLER", "AWS_LAMBDA_FUNCTION_NAME") if kind == config.PYTHON else ("AWS_LAMBDA_FUNCTION_NAME",):
         if not env.get(name):
             raise config.ConfigError(name, "required unless KFN_POOL=1")
     return config.FunctionConfig(
         name=config.label(env["AWS_LAMBDA_FUNCTION_NAME"], "AWS_LAMBDA_FUNCTION_NAME"),
         namespace=config.label(env.get("KFN_NAMESPACE", config.DEFAULT_NAMESPACE), "KFN_NAMESPACE"),
-        handler=env["_HANDLER"],
+        handler=env.get("_HANDLER", ""),
+        runtime=kind,
         code_dir=env.get("LAMBDA_TASK_ROOT") or os.getcwd(),
         timeout_seconds=config.integer(_int(env, "KFN_TIMEOUT_SECONDS", config.DEFAULT_TIMEOUT_SECONDS),
                                        "KFN_TIMEOUT_SECONDS", config.TIMEOUT_RANGE),

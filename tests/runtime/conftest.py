@@ -4,6 +4,7 @@ for the tests that load a function into the test process itself."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import pathlib
 import sys
@@ -11,10 +12,14 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+from aiohttp import test_utils
 
 if importlib.util.find_spec("kfn_runtime") is None:  # the project is not installed: use the source tree
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "runtime"))
 
+from kfn_runtime import hosting, server  # noqa: E402
+
+from .inprocess import HostedRuntime  # noqa: E402
 from .processes import HANDLERS_DIR, RuntimeProcess, StartRuntime  # noqa: E402
 
 
@@ -52,3 +57,14 @@ async def start_runtime(tmp_path: pathlib.Path) -> AsyncIterator[StartRuntime]:
     for process in started:
         await process.stop()
 
+
+
+@pytest.fixture
+async def hosted() -> AsyncIterator[HostedRuntime]:
+    """A runtime host in this process (pool mode), for provided functions: their bootstraps are
+    real child processes, stopped when the host closes."""
+    out = io.StringIO()
+    host = hosting.Host(environ={"PATH": os.environ.get("PATH", os.defpath), "HOME": "/home/fn"}, out=out)
+    async with test_utils.TestClient(test_utils.TestServer(server.build_app(host))) as client:
+        yield HostedRuntime(client, host, out)
+    await host.close()

@@ -57,7 +57,7 @@ async def runtime() -> AsyncIterator[Runtime]:
     host = hosting.Host(environ=environ, out=out)
     async with test_utils.TestClient(test_utils.TestServer(server.build_app(host))) as client:
         yield Runtime(client, host, out, environ)
-    host.close()
+    await host.close()
 
 
 async def test_a_pool_worker_is_idle_until_loaded_then_serves(runtime: Runtime) -> None:

@@ -104,3 +104,36 @@ def test_invalid_load_bodies_name_the_field(body: object, message: str) -> None:
     with pytest.raises(config.ConfigError) as info:
         config.from_load_body(body)
     assert str(info.value).startswith(message)
+
+
+def test_a_provided_function_from_the_environment_needs_no_handler() -> None:
+    s = settings.load_settings({"AWS_LAMBDA_FUNCTION_NAME": "hello", "KFN_RUNTIME_KIND": "provided",
+                                "LAMBDA_TASK_ROOT": "/var/task"})
+    assert s.function is not None
+    assert (s.function.runtime, s.function.handler, s.function.code_dir) == ("provided", "", "/var/task")
+    assert settings.load_settings({**FUNCTION, "KFN_RUNTIME_KIND": "provided.al2023"}).function.runtime == "provided"
+    assert settings.load_settings({**FUNCTION, "KFN_RUNTIME_KIND": "python3.12"}).function.runtime == "python"
+    with pytest.raises(settings.SettingsError, match=r"^KFN_RUNTIME_KIND: must be python, python3\.x, provided"):
+        settings.load_settings({**FUNCTION, "KFN_RUNTIME_KIND": "java21"})
+
+
+@pytest.mark.parametrize(("runtime", "handler"), [("provided", None), ("provided.al2", "bootstrap.anything"),
+                                                   ("provided.al2023", None)])
+def test_a_provided_load_body(runtime: str, handler: str | None) -> None:
+    body = {"name": "hello", "codeDir": "/code", "runtime": runtime}
+    if handler is not None:
+        body["handler"] = handler
+    cfg = config.from_load_body(body)
+    assert (cfg.runtime, cfg.handler) == ("provided", handler or "")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({**LOAD, "runtime": "nodejs20.x"}, "runtime: must be python, python3.x, provided"),
+    ({**LOAD, "runtime": 3}, "runtime: must be a string"),
+    ({"name": "hello", "codeDir": "/code", "runtime": "python3.11"}, "handler: required"),
+    ({"name": "hello", "codeDir": "/code", "runtime": "provided", "handler": 1}, "handler: must be a string"),
+])
+def test_invalid_runtimes_in_load_bodies(body: object, message: str) -> None:
+    with pytest.raises(config.ConfigError) as info:
+        config.from_load_body(body)
+    assert str(info.value).startswith(message)

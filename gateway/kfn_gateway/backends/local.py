@@ -213,9 +213,10 @@ class LocalBackend:
         spec = state.fn.spec
         return {
             "name": state.fn.name, "namespace": state.fn.namespace, "handler": spec.handler,
+            "runtime": spec.runtime,  # provided*: the worker starts the code's bootstrap
             "codeDir": state.code_dir, "timeoutSeconds": spec.timeout_seconds, "memoryMiB": spec.memory_mib,
             "concurrency": spec.concurrency.per_replica,
-            "env": {e.name: e.value or "" for e in spec.env},
+            "env": dict(state.env),
         }
 
     async def _start_replica(self, state: FunctionState) -> None:
@@ -244,7 +245,6 @@ class LocalBackend:
             return
         if status != 200:
             state.starting -= 1
-            await worker.stop(1.0)
             outcome = Outcome(Kind.INIT_ERROR, body, request_id="", duration=time.monotonic() - began,
                               cold_start=True)
             state.last_problem = f"init error: {outcome.error().get('errorMessage', '')}"
@@ -252,6 +252,9 @@ class LocalBackend:
             if not state.replicas and state.starting == 0:
                 state.fail_waiters(dispatching.InitFailed(outcome))
                 state.desired = 0
+            # Only now: while the worker stops, the autoscaler may run, and must find the waiters answered
+            # rather than start another replica for them (which would keep them waiting for its init error).
+            await worker.stop(1.0)
             return
         state.starting -= 1
         replica = Replica(url=worker.url, handle=worker)
