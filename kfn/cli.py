@@ -86,6 +86,42 @@ def _top(args: argparse.Namespace) -> int:
         return 1
 
 
+def _cluster_args(args: argparse.Namespace) -> dict[str, object]:
+    """Where the API is: a kubeconfig if one is named, else the pod's service account when in a pod."""
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
+    in_cluster = kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+    return {"kubeconfig": kubeconfig, "in_cluster": in_cluster}
+
+
+def _operator(args: argparse.Namespace) -> int:
+    from kfn_operator import running, settings
+
+    try:
+        operator_settings = settings.load_settings(os.environ)
+    except settings.SettingsError as exc:
+        print(f"kfn operator: {exc}", file=sys.stderr)
+        return 2
+    return running.main(operator_settings, context_name=args.context, **_cluster_args(args))  # type: ignore[arg-type]
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from kfn_gateway import cluster, settings
+
+    env = dict(os.environ)
+    if args.host is not None:
+        env["KFN_HOST"] = args.host
+    if args.port is not None:
+        env["KFN_PORT"] = str(args.port)
+    try:
+        gateway_settings = settings.load_settings(env)
+        cluster_settings = cluster.load_cluster_settings(env)
+    except settings.SettingsError as exc:
+        print(f"kfn gateway: {exc}", file=sys.stderr)
+        return 2
+    return cluster.main(gateway_settings, cluster_settings, context=args.context,  # type: ignore[arg-type]
+                        **_cluster_args(args))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kfn", description="Lambda-style functions on Kubernetes and on one machine.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -113,6 +149,20 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", "-i", type=float, default=2.0, help="seconds between two screens")
     watch.add_argument("--count", "-c", type=int, help="screens to print before exiting (default: until Ctrl-C)")
     watch.set_defaults(run=_top)
+    operator = sub.add_parser("operator", help="run the Kubernetes operator (Functions and Triggers → Deployments)")
+    operator.add_argument("--kubeconfig", help="kubeconfig file (default $KUBECONFIG, ~/.kube/config, "
+                                               "or the pod's service account in a cluster)")
+    operator.add_argument("--context", help="kubeconfig context (default: the current one)")
+    operator.set_defaults(run=_operator)
+    gateway = sub.add_parser("gateway", help="serve the gateway against a cluster (--backend kubernetes)")
+    gateway.add_argument("--backend", choices=["kubernetes"], default="kubernetes",
+                         help="where replicas come from (kfn dev runs the local backend)")
+    gateway.add_argument("--kubeconfig", help="kubeconfig file (default $KUBECONFIG, ~/.kube/config, "
+                                              "or the pod's service account in a cluster)")
+    gateway.add_argument("--context", help="kubeconfig context (default: the current one)")
+    gateway.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 in a pod)")
+    gateway.add_argument("--port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
+    gateway.set_defaults(run=_gateway)
     return top
 
 

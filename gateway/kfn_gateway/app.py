@@ -15,7 +15,7 @@ import uuid
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import events, invoke_api, middlewares, responses, webhooks
+from kfn_gateway import auth, events, invoke_api, middlewares, responses, sns, stats, webhooks
 from kfn_gateway.async_dispatch import AsyncDispatcher
 from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
@@ -33,6 +33,7 @@ URL_TRIGGER = "url"
 
 
 async def _invoke_http(request: web.Request, state: FunctionState, trigger: str) -> web.Response:
+    auth.check(state, request.headers)
     body = await request.read()
     request_id = str(uuid.uuid4())
     raw_path = request.rel_url.raw_path
@@ -91,9 +92,12 @@ def build_app(*, settings: GatewaySettings, invoker: Invoker, metrics_: Metrics,
     app[DISPATCHER] = dispatcher
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/stats", stats.handler(invoker))
     app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke_api.invoke)
     app.router.add_post("/events/s3", webhooks.s3_webhook)
     app.router.add_route("HEAD", "/events/s3", webhooks.s3_webhook_check)
+    app[sns.RECEIVER] = sns.SnsReceiver.from_settings(settings)  # tests replace it to sign with their own key
+    app.router.add_post("/events/sns", sns.sns_webhook)
     app.router.add_route("*", "/fn/{namespace}/{name}", function_url)
     app.router.add_route("*", "/fn/{namespace}/{name}/{path:.*}", function_url)
     app.router.add_route("*", "/{path:.*}", trigger_route)

@@ -1,0 +1,173 @@
+"""``kfn gateway --backend kubernetes``: the data plane in a cluster.
+
+The same application as ``kfn dev`` (``app.build_app``), assembled with the ``kubernetes``
+backend: Functions, Triggers and endpoints come from the API instead of a directory, replicas
+are pods, and the autoscaler is the operator's (it reads this gateway's ``GET /stats``), so no
+local autoscaler runs here. Async invocations use the SQLite queue under ``KFN_STATE_DIR`` until
+the cluster queue is wired in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import pathlib
+import signal
+import sys
+from typing import AsyncIterator, Mapping
+
+import prometheus_client as prom
+from aiohttp import web
+
+from kfn import api, names
+from kfn_gateway import app as gateway_app
+from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
+from kfn_gateway.backends import k8s_api
+from kfn_gateway.backends.kubernetes import KubernetesBackend
+from kfn_gateway.dispatching import FunctionState
+from kfn_gateway.event_routing import EventRouter
+from kfn_gateway.invoking import Invoker
+from kfn_gateway.metrics import Metrics
+from kfn_gateway.routing import RouteTable
+from kfn_gateway.settings import GatewaySettings, SettingsError
+from kfn_gateway.sqlite_queue import SqliteQueue
+
+__all__ = ["ClusterSettings", "load_cluster_settings", "Gateway", "running", "main"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    namespace: str | None = None
+    """The one namespace whose Functions are served (``KFN_WATCH_NAMESPACE``); unset: all of them."""
+    api_timeout: float = 10.0
+    """Seconds one Kubernetes API call may take (``KFN_API_TIMEOUT``)."""
+    watch_timeout: int = 300
+    """Seconds after which the API server ends a watch and it is resumed (``KFN_WATCH_TIMEOUT``)."""
+
+
+def load_cluster_settings(env: Mapping[str, str]) -> ClusterSettings:
+    namespace = env.get("KFN_WATCH_NAMESPACE", "").strip() or None
+    if namespace is not None and (problem := names.dns1123_error(namespace)):
+        raise SettingsError(f"KFN_WATCH_NAMESPACE: {namespace!r} {problem}")
+    values: dict[str, float] = {}
+    for name, field, low, high in (("KFN_API_TIMEOUT", "api_timeout", 0.5, 300),
+                                   ("KFN_WATCH_TIMEOUT", "watch_timeout", 1, 3600)):
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[field] = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+        if not low <= values[field] <= high:
+            raise SettingsError(f"{name}: must be between {low:g} and {high:g}, got {raw}")
+    return ClusterSettings(namespace=namespace, api_timeout=values.get("api_timeout", ClusterSettings.api_timeout),
+                           watch_timeout=int(values.get("watch_timeout", ClusterSettings.watch_timeout)))
+
+
+@dataclasses.dataclass
+class Gateway:
+    url: str
+    backend: KubernetesBackend
+    states: dict[str, FunctionState]
+
+
+@contextlib.asynccontextmanager
+async def running(settings: GatewaySettings, cluster: ClusterSettings,
+                  configuration: k8s_api.Configuration) -> AsyncIterator[Gateway]:
+    """A serving gateway, until the block exits; everything it started is stopped after."""
+    metrics = Metrics(prom.CollectorRegistry(auto_describe=True))
+    states: dict[str, FunctionState] = {}
+    routes = RouteTable(())
+    async with k8s_api.Api(configuration, cluster.api_timeout) as client:
+        def added(state: FunctionState) -> None:
+            fn = state.fn
+            metrics.describe_function(fn.namespace, fn.name, ["url", "invoke", "destination"], fn.spec.timeout_seconds)
+            _serve_async(dispatcher, state)
+
+        def removed(state: FunctionState) -> None:
+            _stop_async(dispatcher, state)
+
+        def triggers_changed(triggers: list[api.Trigger]) -> None:
+            event_router.triggers = [t for t in triggers if t.spec.s3 is not None]
+
+        backend = KubernetesBackend(settings, metrics, client, states, routes, namespace=cluster.namespace,
+                                    on_triggers=triggers_changed, on_function=added, on_forget=removed)
+        invoker = Invoker(settings, backend, metrics, states)
+        queue = SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
+        dispatcher = AsyncDispatcher(
+            AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
+            queue, invoker, metrics, states)
+        event_router = EventRouter((), states, dispatcher, invoker, metrics)
+        application = gateway_app.build_app(settings=settings, invoker=invoker, metrics_=metrics, routes=routes,
+                                            event_router=event_router, dispatcher=dispatcher)
+        runner = web.AppRunner(application, access_log=None, handle_signals=False)
+        await runner.setup()
+        await queue.open()
+        dispatcher.start()  # before the watches: functions join it one by one as they appear
+        await backend.start()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
+            await site.start()
+            host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+            yield Gateway(url=f"http://{host}:{runner.addresses[0][1]}", backend=backend, states=states)
+        finally:
+            await runner.cleanup()
+            await dispatcher.stop()
+            await backend.close()
+            await queue.close()
+
+
+# AsyncDispatcher is built for kfn dev's fixed set of functions (one loop per function, made at
+# start); in a cluster functions come and go, so each gets its loop when it appears and loses it
+# when it is deleted. These two reach into the dispatcher until it offers the same itself.
+def _serve_async(dispatcher: AsyncDispatcher, state: FunctionState) -> None:
+    dispatcher.wakeups[state.key] = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(dispatcher._function_loop(state))
+    task.set_name(f"async:{state.key}")
+    dispatcher.tasks.append(task)
+
+
+def _stop_async(dispatcher: AsyncDispatcher, state: FunctionState) -> None:
+    for task in [t for t in dispatcher.tasks if t.get_name() == f"async:{state.key}"]:
+        task.cancel()
+        dispatcher.tasks.remove(task)
+    dispatcher.wakeups.pop(state.key, None)
+
+
+async def serve(settings: GatewaySettings, cluster: ClusterSettings, configuration: k8s_api.Configuration,
+                stop: asyncio.Event) -> None:
+    async with running(settings, cluster, configuration) as gateway:
+        scope = f"namespace {cluster.namespace}" if cluster.namespace else "all namespaces"
+        print(f"kfn gateway on {gateway.url} (kubernetes backend, {scope}, API {configuration.host})", flush=True)
+        await stop.wait()
+
+
+def main(settings: GatewaySettings, cluster: ClusterSettings, *, kubeconfig: str | None, context: str | None,
+         in_cluster: bool) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> int:
+        try:
+            configuration = await k8s_api.load_configuration(kubeconfig, context, in_cluster)
+        except k8s_api.ApiError as exc:
+            print(f"kfn gateway: {exc.message}", file=sys.stderr)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await serve(settings, cluster, configuration, stop)
+        except OSError as exc:
+            print(f"kfn gateway: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(run())

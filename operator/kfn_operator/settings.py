@@ -1,0 +1,102 @@
+"""Operator settings: read once from an environment mapping, validated at start, passed explicitly.
+
+Nothing else in the operator reads ``os.environ``; ``kfn operator`` passes it in, tests pass a dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from typing import Mapping
+
+from kfn import names
+
+__all__ = ["OperatorSettings", "SettingsError", "load_settings", "DEFAULT_RUNTIME_IMAGE"]
+
+DEFAULT_RUNTIME_IMAGE = "ghcr.io/kfn-dev/kfn-runtime:0.1.0"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or out of range; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OperatorSettings:
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    """Image of the function pods (``KFN_RUNTIME_IMAGE``); a Function's ``code.image`` replaces it."""
+    namespaces: tuple[str, ...] = ()
+    """Namespaces watched (``KFN_NAMESPACES``, comma-separated); empty means the whole cluster."""
+    gateway_url: str = "http://kfn-gateway.kfn-system.svc"
+    """Public base URL of the gateway, for ``status.url`` (``KFN_GATEWAY_URL``)."""
+    stats_urls: tuple[str, ...] = ()
+    """Base URLs of every gateway replica whose ``GET /stats`` feeds the autoscaler
+    (``KFN_GATEWAY_STATS_URLS``, comma-separated); empty disables load-based scaling, so
+    functions stay at ``minReplicas`` plus whatever the activators ask for."""
+    autoscale_interval: float = 2.0
+    """Seconds between two autoscaler decisions for a function (``KFN_AUTOSCALE_INTERVAL``)."""
+    stable_window: float = 30.0
+    """Seconds over which the peak in-flight is remembered before scaling down (``KFN_STABLE_WINDOW``)."""
+    stats_timeout: float = 2.0
+    """Seconds one ``GET /stats`` may take; a gateway that does not answer skips the decision
+    (``KFN_STATS_TIMEOUT``): the autoscaler never scales down on missing data."""
+    api_timeout: float = 10.0
+    """Seconds one Kubernetes API call of the operator's own may take (``KFN_API_TIMEOUT``)."""
+    retry_delay: float = 10.0
+    """Seconds before a Function or Trigger that cannot be reconciled yet is tried again
+    (a missing Secret, its Function not created yet) (``KFN_RETRY_DELAY``)."""
+    status_interval: float = 5.0
+    """Seconds between two refreshes of a Function's replica counts in its status (``KFN_STATUS_INTERVAL``)."""
+    run_as_user: int = 65532
+    """UID of the function containers (``KFN_RUN_AS_USER``); never 0, the pods run as non-root."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float,
+            integer: bool = False) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: must be {'an integer' if integer else 'a number'}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}: must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _url(name: str, raw: str) -> str:
+    parsed = urllib.parse.urlsplit(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"{name}: {raw!r} is not an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def load_settings(env: Mapping[str, str]) -> OperatorSettings:
+    """Build settings from ``env`` (``os.environ`` in production, a dict in tests)."""
+    image = env.get("KFN_RUNTIME_IMAGE", "").strip() or DEFAULT_RUNTIME_IMAGE
+    if any(c.isspace() for c in image):
+        raise SettingsError(f"KFN_RUNTIME_IMAGE: {image!r} is not an image reference")
+    namespaces = _list(env, "KFN_NAMESPACES")
+    for ns in namespaces:
+        problem = names.dns1123_error(ns)
+        if problem:
+            raise SettingsError(f"KFN_NAMESPACES: {ns!r} {problem}")
+    gateway_url = _url("KFN_GATEWAY_URL", env.get("KFN_GATEWAY_URL", "").strip() or OperatorSettings.gateway_url)
+    stats_urls = tuple(_url("KFN_GATEWAY_STATS_URLS", u) for u in _list(env, "KFN_GATEWAY_STATS_URLS"))
+    return OperatorSettings(
+        runtime_image=image,
+        namespaces=namespaces,
+        gateway_url=gateway_url,
+        stats_urls=stats_urls,
+        autoscale_interval=_number(env, "KFN_AUTOSCALE_INTERVAL", OperatorSettings.autoscale_interval, 0.1, 600),
+        stable_window=_number(env, "KFN_STABLE_WINDOW", OperatorSettings.stable_window, 0, 3600),
+        stats_timeout=_number(env, "KFN_STATS_TIMEOUT", OperatorSettings.stats_timeout, 0.1, 60),
+        api_timeout=_number(env, "KFN_API_TIMEOUT", OperatorSettings.api_timeout, 0.5, 300),
+        retry_delay=_number(env, "KFN_RETRY_DELAY", OperatorSettings.retry_delay, 0.1, 3600),
+        status_interval=_number(env, "KFN_STATUS_INTERVAL", OperatorSettings.status_interval, 0.1, 600),
+        run_as_user=int(_number(env, "KFN_RUN_AS_USER", OperatorSettings.run_as_user, 1, 2**31 - 1, integer=True)),
+    )

@@ -1,0 +1,1 @@
+from tests.k8s.fixtures import cluster  # noqa: F401
