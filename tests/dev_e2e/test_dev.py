@@ -172,7 +172,7 @@ async def test_throttle_beyond_concurrency_max(dev):
 
 
 async def test_scale_up_under_load_then_to_zero(dev):
-    results = await asyncio.gather(*(call(dev, "/fn/default/wide", {"seconds": 2.0}) for _ in range(3)))
+    results = await asyncio.gather(*(call(dev, "/fn/default/wide", {"seconds": 4.0}) for _ in range(3)))
     assert all(status == 200 for status, _, _ in results)
     pids = {json.loads(body)["pid"] for _, _, body in results}
     assert len(pids) == 3, "perReplica 1 and 3 concurrent requests must run on 3 replicas"
