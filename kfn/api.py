@@ -250,8 +250,14 @@ class FunctionSpec(_Model):
         return self.runtime.startswith("python")
 
     @property
+    def per_replica(self) -> int:
+        """Invocations one replica serves at once: ``concurrency.perReplica`` for Python; 1 for
+        provided runtimes, whose bootstrap takes one event at a time from the Runtime API, as on Lambda."""
+        return self.concurrency.per_replica if self.is_python else 1
+
+    @property
     def target_concurrency(self) -> int:
-        return self.scaling.target_concurrency or self.concurrency.per_replica
+        return min(self.scaling.target_concurrency or self.per_replica, self.per_replica)
 
 
 class ObjectMeta(_Model):

@@ -72,7 +72,7 @@ class FunctionState:
 
     @property
     def per_replica(self) -> int:
-        return self.fn.spec.concurrency.per_replica
+        return self.fn.spec.per_replica
 
     # --- admission -------------------------------------------------------------------------
 

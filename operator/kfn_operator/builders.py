@@ -105,8 +105,9 @@ def _env(fn: api.Function) -> list[Obj]:
         {"name": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "value": str(spec.memory_mib)},
         {"name": "KFN_NAMESPACE", "value": fn.namespace},
         {"name": "KFN_TIMEOUT_SECONDS", "value": str(spec.timeout_seconds)},
-        {"name": "KFN_CONCURRENCY", "value": str(spec.concurrency.per_replica)},
+        {"name": "KFN_CONCURRENCY", "value": str(spec.per_replica)},
         {"name": "KFN_RUNTIME_PORT", "value": str(RUNTIME_PORT)},
+        {"name": "KFN_RUNTIME_KIND", "value": "python" if spec.is_python else "provided"},
     ]
     for var in spec.env:
         if var.value_from is None:

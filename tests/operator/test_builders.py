@@ -83,7 +83,7 @@ def test_deployment_runs_the_runtime_with_the_functions_settings() -> None:
     assert env_of(dep) == {
         "_HANDLER": "app.handler", "LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": "hello",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "KFN_NAMESPACE": "team-a", "KFN_TIMEOUT_SECONDS": "900",
-        "KFN_CONCURRENCY": "10", "KFN_RUNTIME_PORT": "8080", "A": "1",
+        "KFN_CONCURRENCY": "10", "KFN_RUNTIME_PORT": "8080", "KFN_RUNTIME_KIND": "python", "A": "1",
         "S": {"secretKeyRef": {"name": "creds", "key": "k"}},
         "C": {"configMapKeyRef": {"name": "cfg", "key": "x"}},
     }

@@ -44,3 +44,12 @@ def test_never_exceeds_bounds_for_any_load():
         got = scaling.desired_replicas(stats(in_flight=load, last=1.0, replicas=2), sp, 2.0)
         assert 1 <= got <= 7
         assert got == max(1, min(7, -(-load // 3)))
+
+
+def test_provided_runtimes_take_one_invocation_per_replica():
+    obj = {"apiVersion": "kfn.dev/v1alpha1", "kind": "Function", "metadata": {"name": "f"},
+           "spec": {"runtime": "provided.al2023", "code": {"inline": "#!/bin/sh"},
+                    "concurrency": {"perReplica": 10}, "scaling": {"maxReplicas": 5}}}
+    sp = api.parse_function(obj).spec
+    assert sp.per_replica == 1 and sp.target_concurrency == 1
+    assert scaling.desired_replicas(stats(in_flight=3, last=1.0), sp, 1.0) == 3

@@ -215,7 +215,7 @@ class LocalBackend:
             "name": state.fn.name, "namespace": state.fn.namespace, "handler": spec.handler,
             "runtime": spec.runtime,  # provided*: the worker starts the code's bootstrap
             "codeDir": state.code_dir, "timeoutSeconds": spec.timeout_seconds, "memoryMiB": spec.memory_mib,
-            "concurrency": spec.concurrency.per_replica,
+            "concurrency": spec.per_replica,
             "env": dict(state.env),
         }
 
