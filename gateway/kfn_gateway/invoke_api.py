@@ -10,6 +10,8 @@ raise their own exception classes (``ResourceNotFoundException``, ``TooManyReque
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 import uuid
@@ -17,7 +19,7 @@ import uuid
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import auth, bodies
+from kfn_gateway import auth, bodies, forwarding
 from kfn_gateway.keys import DISPATCHER, INVOKER
 from kfn_gateway.outcomes import GatewayError, Kind
 from kfn_gateway.queueing import new_event
@@ -53,6 +55,20 @@ def parse_function_name(raw: str, qualifier: str | None = None) -> tuple[str, st
     if not (names.is_dns1123_label(namespace) and names.is_dns1123_label(short)):
         raise not_found
     return namespace, short
+
+
+def _check_client_context(value: str) -> None:
+    """Lambda's rule: base64 of a JSON object, at most 3,583 bytes."""
+    invalid = GatewayError(400, "InvalidRequestContentException",
+                           "Client context must be a valid Base64-encoded JSON object of at most 3583 bytes.")
+    if len(value) > 3583:
+        raise invalid
+    try:
+        decoded = json.loads(base64.b64decode(value, validate=True))
+    except (ValueError, binascii.Error):
+        raise invalid from None
+    if not isinstance(decoded, dict):
+        raise invalid
 
 
 def _aws_error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -105,7 +121,11 @@ async def _invoke(request: web.Request, request_id: str) -> web.Response:
         event = new_event(state.key, "invoke", payload, time.time(), request_id)
         await request.app[DISPATCHER].enqueue([event], "invoke")
         return web.Response(status=202, headers=common)
-    outcome = await invoker.invoke(state, payload, "invoke", request_id, log_tail=log_type == "Tail")
+    context = {name: request.headers[name] for name in forwarding.CONTEXT_HEADERS if name in request.headers}
+    if "X-Amz-Client-Context" in context:
+        _check_client_context(context["X-Amz-Client-Context"])
+    outcome = await invoker.invoke(state, payload, "invoke", request_id, log_tail=log_type == "Tail",
+                                   context=context)
     headers = {**common, "Content-Type": "application/json"}
     if outcome.kind is not Kind.SUCCESS:
         headers["X-Amz-Function-Error"] = "Unhandled"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from kfn import scaling
 from kfn_gateway import dispatching, logs
@@ -30,7 +30,7 @@ class Backend(Protocol):
         """Make ``state`` converge to ``replicas`` replicas; returns at once, idempotent."""
 
     async def forward(self, state: FunctionState, replica: Replica, payload: bytes, request_id: str,
-                      cold_start: bool, log_tail: bool = False) -> Outcome:
+                      cold_start: bool, log_tail: bool = False, context: Mapping[str, str] | None = None) -> Outcome:
         """Run one invocation on ``replica``; every failure comes back as an Outcome."""
 
 
@@ -58,7 +58,8 @@ class Invoker:
             self.metrics.replicas_desired.labels(state.fn.namespace, state.fn.name).set(wanted)
 
     async def invoke(self, state: FunctionState, payload: bytes, trigger: str,
-                     request_id: str | None = None, log_tail: bool = False) -> Outcome:
+                     request_id: str | None = None, log_tail: bool = False,
+                     context: Mapping[str, str] | None = None) -> Outcome:
         fn = state.fn
         request_id = request_id or str(uuid.uuid4())
         if not state.admit():
@@ -89,7 +90,7 @@ class Invoker:
                 finally:
                     self.metrics.activator_wait.labels(fn.namespace, fn.name).observe(time.monotonic() - began)
             try:
-                outcome = await self.backend.forward(state, replica, payload, request_id, cold, log_tail)
+                outcome = await self.backend.forward(state, replica, payload, request_id, cold, log_tail, context)
             finally:
                 state.release(replica)
             self.metrics.observe(fn.namespace, fn.name, trigger, outcome)

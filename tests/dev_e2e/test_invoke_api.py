@@ -245,3 +245,11 @@ def test_token_auth_on_the_invoke_api(dev, lam):
         assert json.loads(authed.invoke(FunctionName="private", Payload=b"{}")["Payload"].read())["colour"] == "green"
     finally:
         authed.close()
+
+
+def test_client_context_and_trace_id_reach_the_function(lam):
+    context = base64.b64encode(json.dumps({"custom": {"k": "v"}, "env": {}, "client": {}}).encode()).decode()
+    resp = lam.invoke(FunctionName="echo", Payload=b"{}", ClientContext=context)
+    assert resp["StatusCode"] == 200 and "FunctionError" not in resp
+    with pytest.raises(lam.exceptions.InvalidRequestContentException):
+        lam.invoke(FunctionName="echo", Payload=b"{}", ClientContext=base64.b64encode(b"not json").decode())

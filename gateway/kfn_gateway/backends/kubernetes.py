@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import aiohttp
 
 from kfn import api
+from kfn_gateway import forwarding
 from kfn_gateway.backends.k8s_api import Api, ApiError
 from kfn_gateway.backends.k8s_watching import Watcher
 from kfn_gateway.dispatching import FunctionState, Replica
@@ -38,7 +38,7 @@ __all__ = ["KubernetesBackend", "deployment_name", "ready_urls", "INVOKE_PATH", 
 
 logger = logging.getLogger(__name__)
 
-INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+INVOKE_PATH = forwarding.INVOKE_PATH
 FUNCTION_LABEL = "kfn.dev/function"
 Obj = dict[str, Any]
 
@@ -299,42 +299,22 @@ class KubernetesBackend:
     # --- forwarding ------------------------------------------------------------------------
 
     async def forward(self, state: FunctionState, replica: Replica, payload: bytes, request_id: str,
-                      cold_start: bool, log_tail: bool = False) -> Outcome:
+                      cold_start: bool, log_tail: bool = False, context: Mapping[str, str] | None = None) -> Outcome:
         assert self.session is not None
         began = time.monotonic()
         limit = state.fn.spec.timeout_seconds + self.settings.forward_grace
-        headers = {"X-Kfn-Request-Id": request_id, "Content-Type": "application/json"}
-        if log_tail:
-            headers["X-Kfn-Log-Type"] = "Tail"
         try:
-            async with self.session.post(replica.url + INVOKE_PATH, data=payload, headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=limit)) as resp:
-                body = await resp.read()
-                status = resp.status
-                answer = resp.headers
+            answer = await forwarding.post(self.session, replica.url, payload, request_id, limit, log_tail, context)
         except TimeoutError:
             # The runtime enforces the timeout itself; silence past it means the pod is stuck,
             # which its liveness probe deals with.
-            return _failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
-                            f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds", began, cold_start)
+            return forwarding.failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
+                                      f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds",
+                                      began, cold_start)
         except aiohttp.ClientError as exc:
             # The pod went away under us; stop routing there until its endpoint is ready again.
             state.remove(replica)
-            return _failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,
-                            f"the function's pod could not be reached: {exc}", began, cold_start)
-        duration = time.monotonic() - began
-        tail = answer.get("X-Kfn-Log-Result")
-        if status == 200 and "X-Amz-Function-Error" not in answer:
-            return Outcome(Kind.SUCCESS, body, request_id, duration, cold_start, tail)
-        if status == 200:
-            kind = (Kind.TIMEOUT if "X-Kfn-Timeout" in answer else
-                    Kind.INIT_ERROR if "X-Kfn-Init-Error" in answer else Kind.ERROR)
-            return Outcome(kind, body, request_id, duration, cold_start, tail)
-        return _failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,
-                        f"the runtime answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
-                        began, cold_start)
+            return forwarding.failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,
+                                      f"the function's pod could not be reached: {exc}", began, cold_start)
+        return forwarding.read(answer, request_id, began, cold_start)
 
-
-def _failure(kind: Kind, error_type: str, request_id: str, message: str, began: float, cold_start: bool) -> Outcome:
-    body = json.dumps({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"})
-    return Outcome(kind, body.encode(), request_id, time.monotonic() - began, cold_start)

@@ -16,11 +16,11 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import aiohttp
 
-from kfn_gateway import dispatching
+from kfn_gateway import dispatching, forwarding
 from kfn_gateway.dispatching import FunctionState, Replica
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import Kind, Outcome
@@ -30,7 +30,7 @@ __all__ = ["LocalBackend", "Worker", "INVOKE_PATH"]
 
 logger = logging.getLogger(__name__)
 
-INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+INVOKE_PATH = forwarding.INVOKE_PATH
 # Worded as Go's os/exec prints them, which is what Lambda's "Runtime exited" errors show.
 _SIGNALS = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGSEGV: "segmentation fault",
             signal.SIGABRT: "aborted", signal.SIGINT: "interrupt", signal.SIGBUS: "bus error"}
@@ -295,49 +295,26 @@ class LocalBackend:
     # --- forwarding ------------------------------------------------------------------------
 
     async def forward(self, state: FunctionState, replica: Replica, payload: bytes, request_id: str,
-                      cold_start: bool, log_tail: bool = False) -> Outcome:
+                      cold_start: bool, log_tail: bool = False, context: Mapping[str, str] | None = None) -> Outcome:
         assert self.session is not None
         began = time.monotonic()
         limit = state.fn.spec.timeout_seconds + self.settings.forward_grace
         worker: Worker = replica.handle
-        headers = {"X-Kfn-Request-Id": request_id, "Content-Type": "application/json"}
-        if log_tail:
-            headers["X-Kfn-Log-Type"] = "Tail"
         try:
-            async with self.session.post(
-                    replica.url + INVOKE_PATH, data=payload, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=limit)) as resp:
-                body = await resp.read()
-                status = resp.status
-                answer = resp.headers
+            answer = await forwarding.post(self.session, replica.url, payload, request_id, limit, log_tail, context)
         except TimeoutError:
             # The runtime enforces the timeout itself; silence past it means it is stuck.
             logger.error("[%s] replica %s did not answer within %gs; stopping it", state.key, replica.id, limit)
             if state.remove(replica):
                 self._spawn(self._retire(state, worker))
-            return self._failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
-                                 f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds", began, cold_start)
+            return forwarding.failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
+                                      f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds",
+                                      began, cold_start)
         except aiohttp.ClientError:
             try:
                 await asyncio.wait_for(asyncio.shield(worker.exited), 1.0)
             except TimeoutError:
                 pass
-            return self._failure(Kind.EXIT_ERROR, "Runtime.ExitError", request_id, worker.exit_reason(),
-                                 began, cold_start)
-        duration = time.monotonic() - began
-        tail = answer.get("X-Kfn-Log-Result")
-        if status == 200 and "X-Amz-Function-Error" not in answer:
-            return Outcome(Kind.SUCCESS, body, request_id, duration, cold_start, tail)
-        if status == 200:
-            kind = (Kind.TIMEOUT if "X-Kfn-Timeout" in answer else
-                    Kind.INIT_ERROR if "X-Kfn-Init-Error" in answer else Kind.ERROR)
-            return Outcome(kind, body, request_id, duration, cold_start, tail)
-        return self._failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,
-                             f"the runtime answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
-                             began, cold_start)
-
-    @staticmethod
-    def _failure(kind: Kind, error_type: str, request_id: str, message: str, began: float,
-                 cold_start: bool) -> Outcome:
-        body = json.dumps({"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {message}"})
-        return Outcome(kind, body.encode(), request_id, time.monotonic() - began, cold_start)
+            return forwarding.failure(Kind.EXIT_ERROR, "Runtime.ExitError", request_id, worker.exit_reason(),
+                                      began, cold_start)
+        return forwarding.read(answer, request_id, began, cold_start)
