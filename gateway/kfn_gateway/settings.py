@@ -6,16 +6,17 @@ import dataclasses
 import re
 from typing import Mapping
 
+from kfn.envconfig import SettingsError
+from kfn.envconfig import choice as _choice
+from kfn.envconfig import flag as _flag
+from kfn.envconfig import number as _number
+
 __all__ = ["GatewaySettings", "SettingsError", "load_settings"]
 
 SYNC_BODY_LIMIT = 6 * 1024 * 1024
 """Lambda's synchronous payload limit (6 MB); larger requests get 413."""
 ASYNC_BODY_LIMIT = 256 * 1024
 """Lambda's asynchronous payload limit (256 KB); larger Event invocations get 413."""
-
-
-class SettingsError(ValueError):
-    """A setting is missing or out of range; the message names the variable."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,19 +70,6 @@ class GatewaySettings:
     emulators that cannot sign (moto) need ``0``; then confirmation URLs may be any http(s) URL."""
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, integer: bool = False) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: must be {'an integer' if integer else 'a number'}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}: must be between {low:g} and {high:g}, got {raw}")
-    return value
-
-
 def load_settings(env: Mapping[str, str]) -> GatewaySettings:
     """Build settings from ``env`` (``os.environ`` in production, a dict in tests)."""
     return GatewaySettings(
@@ -106,13 +94,6 @@ def load_settings(env: Mapping[str, str]) -> GatewaySettings:
         sns_topics=_topics(env, "KFN_SNS_TOPICS"),
         sns_verify=_flag(env, "KFN_SNS_VERIFY", GatewaySettings.sns_verify),
     )
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
-    raw = env.get(name) or default
-    if raw not in allowed:
-        raise SettingsError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
-    return raw
 
 
 NATS_URL = re.compile(r"^(nats|tls)://([^\s/@,]+@)?[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?$")
@@ -145,14 +126,3 @@ def _topics(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         if topic != "*" and not SNS_TOPIC_ARN.fullmatch(topic):
             raise SettingsError(f"{name}: {topic!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or *")
     return topics
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name}: must be 1 or 0 (true/false), got {env[name]!r}")

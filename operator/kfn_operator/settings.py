@@ -9,15 +9,14 @@ import dataclasses
 import urllib.parse
 from typing import Mapping
 
+from kfn.envconfig import SettingsError
+from kfn.envconfig import number as _number
+
 from kfn import names
 
 __all__ = ["OperatorSettings", "SettingsError", "load_settings", "DEFAULT_RUNTIME_IMAGE"]
 
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/kfn-dev/kfn-runtime:0.1.0"
-
-
-class SettingsError(ValueError):
-    """A setting is missing or out of range; the message names the variable."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -48,20 +47,6 @@ class OperatorSettings:
     """Seconds between two refreshes of a Function's replica counts in its status (``KFN_STATUS_INTERVAL``)."""
     run_as_user: int = 65532
     """UID of the function containers (``KFN_RUN_AS_USER``); never 0, the pods run as non-root."""
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float,
-            integer: bool = False) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: must be {'an integer' if integer else 'a number'}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}: must be between {low:g} and {high:g}, got {raw}")
-    return value
 
 
 def _url(name: str, raw: str) -> str:
