@@ -29,6 +29,9 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.networking.request_timeout = ours.api_timeout
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # The namespaces to watch are given; kopf must not list namespaces or CRDs to find them, which
+    # a namespaced install's Role cannot grant (namespaces are cluster-scoped).
+    settings.scanning.disabled = True
 
 
 def registry(settings: OperatorSettings) -> kopf.OperatorRegistry:

@@ -45,14 +45,6 @@ Obj = dict[str, Any]
 Permission = tuple[str, str, str]
 FUNCTIONS_NS = "team-a"
 
-# kopf observes CRDs (and, when namespaced, namespaces) to notice resources and namespaces that
-# appear later. Without the permission it logs a warning and serves what exists at start, which is
-# all kfn needs (its CRDs come with the chart, its namespace is named), so the chart grants none.
-KOPF_SCANNING: set[Permission] = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
-                                  ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-                                  ("", "namespaces", "list"), ("", "namespaces", "watch")}
-
-
 def recorded(emulator: Any, token: str) -> dict[Permission, set[str | None]]:
     """(group, resource[/subresource], verb) → namespaces, of the requests made with ``token``."""
     seen: dict[Permission, set[str | None]] = {}
@@ -127,34 +119,10 @@ def function(name: str, **spec: Any) -> Obj:
                      "scaling": {"minReplicas": 0, "maxReplicas": 2, "scaleToZeroAfterSeconds": 1}, **spec}}
 
 
-def disable_kopf_scanning(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the operator should do itself (reported): ``settings.scanning.disabled = True``.
-
-    Namespaced, kopf lists /api/v1/namespaces before it serves anything; the chart's Role does not
-    (and, namespaces being cluster-scoped, cannot) allow it, so kopf retries the 403 nine times
-    with its error backoffs (about a minute, seen in this test's log) before falling back to the
-    named namespace. Until the operator disables that scanning, the namespaced run does it here.
-    """
-    original = handlers.registry
-
-    def registry(settings: operator_settings.OperatorSettings) -> kopf.OperatorRegistry:
-        result = original(settings)
-
-        def no_scanning(settings: kopf.OperatorSettings, **_: Any) -> None:
-            settings.scanning.disabled = True
-
-        kopf.on.startup(registry=result)(no_scanning)
-        return result
-
-    monkeypatch.setattr(handlers, "registry", registry)
-
-
 @pytest.mark.parametrize("key", ["namespaced", "cluster-wide"])
 async def test_the_chart_installs_serves_a_function_and_grants_exactly_what_is_called(
-        key: str, cluster: Cluster, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        key: str, cluster: Cluster, tmp_path: pathlib.Path) -> None:  # noqa: F811
     rendered = render(key)
-    if not rendered.values["watch"]["clusterWide"]:
-        disable_kopf_scanning(monkeypatch)
     await install(cluster, rendered)
     grants = grants_of(rendered)
     assert sorted(grants) == ["gateway", "operator"]
@@ -222,9 +190,8 @@ async def test_the_chart_installs_serves_a_function_and_grants_exactly_what_is_c
 
     namespaced = not rendered.values["watch"]["clusterWide"]
     kind = "Role" if namespaced else "ClusterRole"
-    # Refused: only kopf's optional scanning (it falls back); everything else the code needs is granted.
-    assert {d[1:4] for d in api.denied} <= KOPF_SCANNING, api.denied
-    assert {d[0] for d in api.denied} <= {"operator"}
+    # Nothing refused: the operator does not scan namespaces or CRDs (it is told what to watch).
+    assert not api.denied, api.denied
     for component in ("operator", "gateway"):
         calls = recorded(cluster.emulator, component)  # what passed the authorizer and reached the API
         grant = grants[component]
