@@ -58,8 +58,9 @@ class AsyncDispatcher:
         self.invoker = invoker
         self.metrics = metrics
         self.states = states
-        self.wakeups = {key: asyncio.Event() for key in states}
-        self.tasks: list[asyncio.Task[None]] = []
+        self.wakeups: dict[str, asyncio.Event] = {}
+        self.loops: dict[str, asyncio.Task[None]] = {}
+        self.depth_task: asyncio.Task[None] | None = None
 
     async def enqueue(self, events: list[AsyncEvent], source: str) -> None:
         """Queue durably, count, and wake the functions' loops; raises if the queue fails."""
@@ -74,17 +75,35 @@ class AsyncDispatcher:
                 wake.set()
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.tasks = [loop.create_task(self._function_loop(state)) for state in self.states.values()]
-        self.tasks.append(loop.create_task(self._depth_loop()))
+        """Serve every function known now; in a cluster, more join through ``add_function``."""
+        for state in self.states.values():
+            self.add_function(state)
+        self.depth_task = asyncio.get_running_loop().create_task(self._depth_loop())
+
+    def add_function(self, state: FunctionState) -> None:
+        """Start running ``state``'s queued events (idempotent)."""
+        if state.key in self.loops:
+            return
+        self.wakeups[state.key] = asyncio.Event()
+        self.loops[state.key] = asyncio.get_running_loop().create_task(self._function_loop(state),
+                                                                       name=f"async:{state.key}")
+
+    def remove_function(self, key: str) -> None:
+        """Stop claiming events for a deleted function; its queued events stay for a later one."""
+        task = self.loops.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self.wakeups.pop(key, None)
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        tasks = list(self.loops.values()) + ([self.depth_task] if self.depth_task else [])
+        for task in tasks:
             task.cancel()
-        for task in self.tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.tasks = []
+        self.loops.clear()
+        self.depth_task = None
 
     async def _depth_loop(self) -> None:
         while True:
@@ -182,7 +201,8 @@ class AsyncDispatcher:
             dest = self.states.get(followups[0].function)
             if dest is not None:
                 self.metrics.async_received.labels(dest.fn.namespace, dest.fn.name, "destination").inc()
-                self.wakeups[dest.key].set()
+                if dest.key in self.wakeups:
+                    self.wakeups[dest.key].set()
         else:
             self.metrics.async_dropped.labels(fn.namespace, fn.name, condition).inc()
         logger.warning("[%s] async %s: %s after %d attempt(s)%s", state.key, event.id, condition, attempts,

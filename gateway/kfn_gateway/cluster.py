@@ -87,10 +87,10 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
         def added(state: FunctionState) -> None:
             fn = state.fn
             metrics.describe_function(fn.namespace, fn.name, ["url", "invoke", "destination"], fn.spec.timeout_seconds)
-            _serve_async(dispatcher, state)
+            dispatcher.add_function(state)
 
         def removed(state: FunctionState) -> None:
-            _stop_async(dispatcher, state)
+            dispatcher.remove_function(state.key)
 
         def triggers_changed(triggers: list[api.Trigger]) -> None:
             event_router.triggers = [t for t in triggers if t.spec.s3 is not None]
@@ -120,23 +120,6 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             await dispatcher.stop()
             await backend.close()
             await queue.close()
-
-
-# AsyncDispatcher is built for kfn dev's fixed set of functions (one loop per function, made at
-# start); in a cluster functions come and go, so each gets its loop when it appears and loses it
-# when it is deleted. These two reach into the dispatcher until it offers the same itself.
-def _serve_async(dispatcher: AsyncDispatcher, state: FunctionState) -> None:
-    dispatcher.wakeups[state.key] = asyncio.Event()
-    task = asyncio.get_running_loop().create_task(dispatcher._function_loop(state))
-    task.set_name(f"async:{state.key}")
-    dispatcher.tasks.append(task)
-
-
-def _stop_async(dispatcher: AsyncDispatcher, state: FunctionState) -> None:
-    for task in [t for t in dispatcher.tasks if t.get_name() == f"async:{state.key}"]:
-        task.cancel()
-        dispatcher.tasks.remove(task)
-    dispatcher.wakeups.pop(state.key, None)
 
 
 async def serve(settings: GatewaySettings, cluster: ClusterSettings, configuration: k8s_api.Configuration,
