@@ -202,6 +202,10 @@ def _queue(settings: GatewaySettings) -> Queue:
         from kfn_gateway import nats_queue  # nats-py is needed only by this engine
         # kfn dev is the stream's only reader: leases left by a killed kfn dev are released at start.
         return nats_queue.NatsQueue([u.strip() for u in settings.nats_url.split(",")], exclusive=True)
+    # The queue's thread needs the GIL briefly for each commit; with Python's default 5 ms switch
+    # interval it waits behind the busy event loop, and every acknowledgement with it (this bounds
+    # webhook ingest at about half the rate: bench/webhook.py).
+    sys.setswitchinterval(0.0005)
     return SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
 
 
