@@ -3,8 +3,8 @@
 The same application as ``kfn dev`` (``app.build_app``), assembled with the ``kubernetes``
 backend: Functions, Triggers and endpoints come from the API instead of a directory, replicas
 are pods, and the autoscaler is the operator's (it reads this gateway's ``GET /stats``), so no
-local autoscaler runs here. Async invocations use the SQLite queue under ``KFN_STATE_DIR`` until
-the cluster queue is wired in.
+local autoscaler runs here. Async invocations use the queue engine of ``KFN_QUEUE``: NATS
+JetStream shared by every gateway replica (the chart's default), or SQLite for a single replica.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import pathlib
 import signal
 import sys
 from typing import AsyncIterator, Mapping
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from kfn import api, names
 from kfn_gateway import app as gateway_app
+from kfn_gateway import queue_engines
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.backends import k8s_api
 from kfn_gateway.backends.kubernetes import KubernetesBackend
@@ -32,7 +32,6 @@ from kfn_gateway.invoking import Invoker
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.routing import RouteTable
 from kfn_gateway.settings import GatewaySettings, SettingsError
-from kfn_gateway.sqlite_queue import SqliteQueue
 
 __all__ = ["ClusterSettings", "load_cluster_settings", "Gateway", "running", "main"]
 
@@ -98,7 +97,7 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
         backend = KubernetesBackend(settings, metrics, client, states, routes, namespace=cluster.namespace,
                                     on_triggers=triggers_changed, on_function=added, on_forget=removed)
         invoker = Invoker(settings, backend, metrics, states)
-        queue = SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
+        queue = queue_engines.make_queue(settings, exclusive=False)
         dispatcher = AsyncDispatcher(
             AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
             queue, invoker, metrics, states)

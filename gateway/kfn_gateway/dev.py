@@ -23,7 +23,7 @@ from aiohttp import web
 
 from kfn import api, manifests
 from kfn_gateway import app as gateway_app
-from kfn_gateway import logs, sqs_source
+from kfn_gateway import logs, queue_engines, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.autoscaling import Autoscaler
 from kfn_gateway.backends.local import LocalBackend
@@ -31,10 +31,9 @@ from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
 from kfn_gateway.invoking import Invoker
 from kfn_gateway.metrics import Metrics
-from kfn_gateway.queueing import Queue
 from kfn_gateway.routing import RouteTable
 from kfn_gateway.settings import GatewaySettings
-from kfn_gateway.sqlite_queue import QueueInUse, SqliteQueue
+from kfn_gateway.sqlite_queue import QueueInUse
 
 __all__ = ["check_supported", "prepare_code", "serve", "main"]
 
@@ -147,7 +146,7 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     backend = LocalBackend(settings, metrics)
     invoker = Invoker(settings, backend, metrics, states)
     autoscaler = Autoscaler(settings, backend, metrics, states)
-    queue = _queue(settings)
+    queue = queue_engines.make_queue(settings, exclusive=True)
     dispatcher = AsyncDispatcher(
         AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
         queue, invoker, metrics, states)
@@ -195,18 +194,6 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
         await dispatcher.stop()
         await backend.close()
         await queue.close()
-
-
-def _queue(settings: GatewaySettings) -> Queue:
-    if settings.queue == "nats":
-        from kfn_gateway import nats_queue  # nats-py is needed only by this engine
-        # kfn dev is the stream's only reader: leases left by a killed kfn dev are released at start.
-        return nats_queue.NatsQueue([u.strip() for u in settings.nats_url.split(",")], exclusive=True)
-    # The queue's thread needs the GIL briefly for each commit; with Python's default 5 ms switch
-    # interval it waits behind the busy event loop, and every acknowledgement with it (this bounds
-    # webhook ingest at about half the rate: bench/webhook.py).
-    sys.setswitchinterval(0.0005)
-    return SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")
 
 
 def main(directory: str, settings: GatewaySettings) -> int:
