@@ -40,8 +40,9 @@ async def serve(cfg: settings.Settings, *, environ: MutableMapping[str, str], ou
         site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
         await site.start()
         port = runner.addresses[0][1]
-        if cfg.ready_fd is not None:
-            _announce(cfg.ready_fd, port)
+        if cfg.ready_fd is not None and not _announce(cfg.ready_fd, port):
+            logger.warning("the parent process stopped listening before we started: exiting")
+            stop.set()
         logger.info("listening on %s:%d%s", cfg.host, port, " (pool)" if cfg.pool else "")
         await stop.wait()
         logger.info("draining: %d invocation(s) in flight", 0 if host.invoker is None else host.invoker.in_flight)
@@ -70,9 +71,13 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _announce(fd: int, port: int) -> None:
-    """Tell the parent process which port we listen on: one JSON line, then EOF."""
+def _announce(fd: int, port: int) -> bool:
+    """Tell the parent process which port we listen on: one JSON line, then EOF. False when
+    nobody reads any more (the parent died while we started)."""
     try:
         os.write(fd, (json.dumps({"port": port, "pid": os.getpid()}) + "\n").encode())
+        return True
+    except BrokenPipeError:
+        return False
     finally:
         os.close(fd)

@@ -138,3 +138,22 @@ def test_invalid_settings_exit_2_naming_the_variable(tmp_path: pathlib.Path) -> 
     assert done.returncode == 2
     assert "invalid settings: KFN_TIMEOUT_SECONDS: must be between 1 and 900 (got 1000)" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_runtime_whose_parent_stopped_reading_exits_quietly(tmp_path):
+    """The ready pipe's reader is gone (a gateway killed while workers started): exit, no traceback."""
+    import os as _os
+    import subprocess as _subprocess
+    import sys as _sys
+
+    read_fd, write_fd = _os.pipe()
+    _os.close(read_fd)
+    env = {**_os.environ, "KFN_POOL": "1", "KFN_RUNTIME_HOST": "127.0.0.1", "KFN_RUNTIME_PORT": "0",
+           "KFN_READY_FD": str(write_fd)}
+    try:
+        result = _subprocess.run([_sys.executable, "-m", "kfn_runtime"], env=env, pass_fds=(write_fd,),
+                                 capture_output=True, text=True, timeout=30)
+    finally:
+        _os.close(write_fd)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "stopped listening" in result.stderr
