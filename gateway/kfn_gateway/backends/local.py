@@ -145,13 +145,12 @@ class WarmPool:
         self.idle.append(worker)
 
     async def take(self) -> Worker:
-        """An idle worker if one is ready, else a new one started now."""
+        """An idle worker if one is ready, else a new one started now. The caller refills the pool
+        (``fill``) once its cold start is done: a Python booting on the same cores would slow it."""
         while self.idle:
             worker = self.idle.pop()
             if worker.alive:
-                self.fill()
                 return worker
-        self.fill()
         return await spawn_worker(self.start_timeout)
 
     async def close(self) -> None:
@@ -226,6 +225,7 @@ class LocalBackend:
         try:
             worker = await self.pool.take()
             assert self.session is not None
+            self._spawn(self._refill_after(0.2))
             async with self.session.post(
                     worker.url + "/load", json=self._load_request(state),
                     timeout=aiohttp.ClientTimeout(total=max(30.0, fn.spec.timeout_seconds))) as resp:
@@ -269,6 +269,11 @@ class LocalBackend:
         state.add(replica)
         self.metrics.replicas_ready.labels(fn.namespace, fn.name).set(len(state.replicas))
         self._spawn(self._watch(state, replica, worker))
+
+    async def _refill_after(self, delay: float) -> None:
+        """Top the warm pool up once the cold start that took a worker has had the CPU to itself."""
+        await asyncio.sleep(delay)
+        self.pool.fill()
 
     async def _watch(self, state: FunctionState, replica: Replica, worker: Worker) -> None:
         """Drop a replica whose process exits, and start another while the function wants one."""
