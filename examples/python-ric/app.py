@@ -4,6 +4,10 @@ import json
 
 
 def handler(event, context):
+    if isinstance(event, dict) and "Records" in event:  # an S3 notification, through a Trigger
+        for record in event["Records"]:
+            print(f"python-ric: s3 {record['eventName']} {record['s3']['bucket']['name']}/{record['s3']['object']['key']}")
+        return {"records": len(event["Records"])}
     body = event.get("body") if isinstance(event, dict) else None  # a Function URL event carries one
     request = json.loads(body) if body else event if isinstance(event, dict) else {}
     name = request.get("name", "world")

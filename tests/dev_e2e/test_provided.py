@@ -18,6 +18,7 @@ import pathlib
 import shutil
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import aiohttp
@@ -155,13 +156,28 @@ async def test_an_inline_bootstrap(dev: DevServer) -> None:
 
 
 def test_kfn_dev_serves_the_examples(tmp_path: pathlib.Path) -> None:
+    """Both Runtime API examples, over HTTP and from a bucket notification (their s3 Triggers)."""
     need_node()
-    server = DevServer(EXAMPLES, tmp_path / "kfn-dev.log")
+    server = DevServer(EXAMPLES, tmp_path / "kfn-dev.log", env={"KFN_S3_WEBHOOK_TOKEN": "t0ken"})
     try:
         for name in ("python-ric", "node-hello"):
             status, _, body = asyncio.run(call(server, f"/fn/default/{name}", {"name": "kfn"}))
             assert status == 200, body
             assert json.loads(body)["message"] == "Hello, kfn!"
+        records = [{"eventName": "s3:ObjectCreated:Put", "eventSource": "minio:s3",
+                    "s3": {"bucket": {"name": "uploads"}, "object": {"key": key, "size": 1}}}
+                   for key in ("ric/a.txt", "node/b.txt")]
+        request = urllib.request.Request(
+            server.url + "/events/s3", method="POST", data=json.dumps({"Records": records}).encode(),
+            headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert json.loads(resp.read())["queued"] == 2
+        deadline = time.monotonic() + 30
+        wanted = ("python-ric: s3 s3:ObjectCreated:Put uploads/ric/a.txt",
+                  "node-hello: s3 s3:ObjectCreated:Put uploads/node/b.txt")
+        while not all(line in server.log() for line in wanted):
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.1)
     finally:
         assert server.stop() == 0, server.log()[-4000:]
 
