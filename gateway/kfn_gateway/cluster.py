@@ -22,7 +22,7 @@ from aiohttp import web
 
 from kfn import api, names
 from kfn_gateway import app as gateway_app
-from kfn_gateway import queue_engines
+from kfn_gateway import logs, queue_engines
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.backends import k8s_api
 from kfn_gateway.backends.kubernetes import KubernetesBackend
@@ -131,8 +131,7 @@ async def serve(settings: GatewaySettings, cluster: ClusterSettings, configurati
 
 def main(settings: GatewaySettings, cluster: ClusterSettings, *, kubeconfig: str | None, context: str | None,
          in_cluster: bool) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format)
 
     async def run() -> int:
         try:

@@ -7,42 +7,16 @@ gateway to the function's log.
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import time
-from typing import Any
 
-__all__ = ["configure", "JsonFormatter", "invocation_logger"]
+from kfn import logformat
+
+__all__ = ["configure", "invocation_logger"]
 
 invocation_logger = logging.getLogger("kfn_gateway.invocations")
 """Emits one record per invocation; enabled only in JSON mode (text mode keeps the terminal quiet)."""
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "kfn", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
 def configure(fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-        invocation_logger.setLevel(logging.INFO)
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        invocation_logger.setLevel(logging.WARNING)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    logformat.configure_root(fmt)
+    invocation_logger.setLevel(logging.INFO if fmt == "json" else logging.WARNING)

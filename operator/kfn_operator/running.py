@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import aiohttp
 import kopf
 
+from kfn import logformat
 from kfn_operator import autoscaling, context, handlers, kube
 from kfn_operator.settings import OperatorSettings
 
@@ -29,8 +29,7 @@ async def run(settings: OperatorSettings, configuration: kube.Configuration, *,
 
 def main(settings: OperatorSettings, *, kubeconfig: str | None, context_name: str | None, in_cluster: bool) -> int:
     """``kfn operator``: run until SIGINT/SIGTERM (kopf handles the signals); returns the exit code."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logformat.configure_root(settings.log_format)
 
     async def start() -> int:
         try:

@@ -10,6 +10,7 @@ import urllib.parse
 from typing import Mapping
 
 from kfn.envconfig import SettingsError
+from kfn.envconfig import choice as _choice
 from kfn.envconfig import number as _number
 
 from kfn import names
@@ -25,6 +26,8 @@ class OperatorSettings:
     """Image of the function pods (``KFN_RUNTIME_IMAGE``); a Function's ``code.image`` replaces it."""
     namespaces: tuple[str, ...] = ()
     """Namespaces watched (``KFN_NAMESPACES``, comma-separated); empty means the whole cluster."""
+    log_format: str = "text"
+    """``text`` or ``json`` (``KFN_LOG_FORMAT``): JSON lines for log pipelines."""
     gateway_url: str = "http://kfn-gateway.kfn-system.svc"
     """Public base URL of the gateway, for ``status.url`` (``KFN_GATEWAY_URL``)."""
     stats_urls: tuple[str, ...] = ()
@@ -73,6 +76,7 @@ def load_settings(env: Mapping[str, str]) -> OperatorSettings:
     gateway_url = _url("KFN_GATEWAY_URL", env.get("KFN_GATEWAY_URL", "").strip() or OperatorSettings.gateway_url)
     stats_urls = tuple(_url("KFN_GATEWAY_STATS_URLS", u) for u in _list(env, "KFN_GATEWAY_STATS_URLS"))
     return OperatorSettings(
+        log_format=_choice(env, "KFN_LOG_FORMAT", ("text", "json"), "text"),
         runtime_image=image,
         namespaces=namespaces,
         gateway_url=gateway_url,

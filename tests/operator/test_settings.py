@@ -37,3 +37,10 @@ def test_values_are_parsed() -> None:
 def test_invalid_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(settings.SettingsError, match=named):
         settings.load_settings(env)
+
+
+def test_log_format():
+    assert settings.load_settings({}).log_format == "text"
+    assert settings.load_settings({"KFN_LOG_FORMAT": "json"}).log_format == "json"
+    with pytest.raises(settings.SettingsError, match="KFN_LOG_FORMAT"):
+        settings.load_settings({"KFN_LOG_FORMAT": "xml"})
