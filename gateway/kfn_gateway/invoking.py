@@ -66,7 +66,7 @@ class Invoker:
             self.metrics.throttles.labels(fn.namespace, fn.name).inc()
             raise GatewayError(429, "TooManyRequestsException", "Rate Exceeded.",
                                {"Retry-After": "1"})
-        gauge = self.metrics.concurrent.labels(fn.namespace, fn.name)
+        gauge = self.metrics.in_flight(fn.namespace, fn.name)
         gauge.inc()
         try:
             replica = state.try_acquire() if not state.waiters else None

@@ -8,6 +8,7 @@ Names follow Prometheus conventions: base units, ``_total`` counters, ``_seconds
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import prometheus_client as prom
 
@@ -39,6 +40,7 @@ class Metrics:
     def __post_init__(self) -> None:
         fn = ["namespace", "function"]
         r = self.registry
+        self._bound: dict[tuple[str, str, str, Kind | None], tuple[Any, Any, Any]] = {}
         self.invocations = prom.Counter(
             "kfn_function_invocations", "Invocations that reached a runtime (CloudWatch Invocations).",
             fn + ["trigger", "outcome"], registry=r)
@@ -116,13 +118,32 @@ class Metrics:
         self.timeout.labels(namespace, function).set(timeout_seconds)
 
     def observe(self, namespace: str, function: str, trigger: str, outcome: Outcome) -> None:
-        self.invocations.labels(namespace, function, trigger, outcome.kind.value).inc()
-        self.duration.labels(namespace, function).observe(outcome.duration)
-        if outcome.kind is not Kind.SUCCESS:
-            self.errors.labels(namespace, function, _ERROR_OF_KIND[outcome.kind]).inc()
+        key = (namespace, function, trigger, outcome.kind)
+        bound = self._bound.get(key)
+        if bound is None:  # labels() costs a lock and a dict walk: done once per label set, not per request
+            bound = self._bound[key] = (
+                self.invocations.labels(namespace, function, trigger, outcome.kind.value),
+                self.duration.labels(namespace, function),
+                None if outcome.kind is Kind.SUCCESS else self.errors.labels(
+                    namespace, function, _ERROR_OF_KIND[outcome.kind]))
+        invocations, duration, errors = bound
+        invocations.inc()
+        duration.observe(outcome.duration)
+        if errors is not None:
+            errors.inc()
+
+    def in_flight(self, namespace: str, function: str) -> Any:
+        """The function's ConcurrentExecutions gauge, bound once."""
+        key = (namespace, function, "", None)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = (self.concurrent.labels(namespace, function), None, None)
+        return bound[0]
 
     def forget(self, namespace: str, function: str) -> None:
         """Drop a removed function's series so label sets stay bounded by what exists."""
+        for key in [k for k in self._bound if k[:2] == (namespace, function)]:
+            del self._bound[key]
         for family in (self.duration, self.throttles, self.concurrent, self.cold_starts,
                        self.cold_start_duration, self.activator_wait, self.replicas_desired,
                        self.replicas_ready, self.async_age, self.destination_deliveries,
