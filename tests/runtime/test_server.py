@@ -22,33 +22,26 @@ from aiohttp import test_utils
 
 from kfn_runtime import hosting, server
 
+from .inprocess import HostedRuntime
 from .processes import HANDLERS_DIR, HANDLERS_MODULE
 
 pytestmark = pytest.mark.usefixtures("process_state")
 INVOKE = server.INVOKE_PATH
 
 
-class Runtime:
+class Runtime(HostedRuntime):
+    """A pool-mode runtime in process, loading the test handlers of ``handlers/``."""
+
     def __init__(self, client: test_utils.TestClient[Any, Any], host: hosting.Host, out: io.StringIO,
                  environ: dict[str, str]) -> None:
-        self.client, self.host, self.out, self.environ = client, host, out, environ
+        super().__init__(client, host, out)
+        self.environ = environ
 
-    async def load(self, handler: str, **fields: Any) -> tuple[int, Any]:
+    async def load(self, handler: str | None = None, **fields: Any) -> tuple[int, Any]:  # type: ignore[override]
         body = {"name": "hello", "handler": f"{HANDLERS_MODULE}.{handler}", "codeDir": str(HANDLERS_DIR),
                 "timeoutSeconds": 1, **fields}
         async with self.client.post("/load", json=body) as response:
             return response.status, await response.json()
-
-    async def health(self) -> tuple[int, Any]:
-        async with self.client.get("/healthz") as response:
-            return response.status, await response.json()
-
-    async def invoke(self, event: Any = None, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
-        if event is not None:
-            kwargs["json"] = event
-        async with self.client.post(INVOKE, **kwargs) as response:
-            text = await response.text()
-            return response.status, dict(response.headers), json.loads(text) if text else None
 
 
 @pytest.fixture
