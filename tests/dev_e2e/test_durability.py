@@ -26,6 +26,7 @@ from typing import Iterator
 import aiohttp
 import pytest
 
+from tests import minio
 from tests.dev_e2e.conftest import DevServer
 from tests.queue.nats_server import NatsServer
 
@@ -69,24 +70,6 @@ def make_setup(tmp: pathlib.Path, sleep: float, env: dict[str, str] | None = Non
     return Setup(directory, records, full_env, tmp)
 
 
-def minio_notification(event_id: str) -> dict[str, object]:
-    key = f"in/{event_id}.json"
-    record = {
-        "eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "", "eventTime": "2026-12-04T20:00:00.000Z",
-        "eventName": "s3:ObjectCreated:Put", "userIdentity": {"principalId": "minioadmin"},
-        "requestParameters": {"principalId": "minioadmin", "region": "", "sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "17E0B5E1B4C2A1F0", "x-minio-origin-endpoint": "http://127.0.0.1:9000"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "Config",
-               "bucket": {"name": "durable", "ownerIdentity": {"principalId": "minioadmin"},
-                          "arn": "arn:aws:s3:::durable"},
-               "object": {"key": key, "size": 2, "eTag": "99914b932bd37a50b983c5e7c90ae93b",
-                          "contentType": "application/json", "userMetadata": {"content-type": "application/json"},
-                          "sequencer": "17E0B5E1B4D3C2B1"}},
-        "source": {"host": "127.0.0.1", "port": "", "userAgent": "MinIO (linux; amd64) minio-go/v7.0.70"},
-    }
-    return {"EventName": "s3:ObjectCreated:Put", "Key": f"durable/{key}", "Records": [record]}
-
-
 class Stream:
     """Sends events ``0..count-1`` with bounded concurrency to whatever ``url`` is now, until each is acknowledged."""
 
@@ -99,7 +82,7 @@ class Stream:
     async def _send(self, session: aiohttp.ClientSession, n: int, event_id: str) -> bool:
         try:
             if n % 2:
-                async with session.post(f"{self.url}/events/s3", json=minio_notification(event_id),
+                async with session.post(f"{self.url}/events/s3", json=minio.notification("durable", f"in/{event_id}.json"),
                                         headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
                     await resp.read()
                     ok = resp.status == 200

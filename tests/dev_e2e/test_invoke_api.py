@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests import minio
 from tests.dev_e2e.conftest import DevServer
 
 pytestmark = pytest.mark.e2e
@@ -169,14 +170,7 @@ def test_async_retries_end_on_the_destination(lam, tmp_path):
 
 
 def minio_body(out: pathlib.Path, key: str, event: str = "s3:ObjectCreated:Put", bucket: str = "uploads") -> bytes:
-    record = {"eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "", "eventTime": "2026-12-04T10:00:00Z",
-              "eventName": event, "userIdentity": {"principalId": "minio"}, "requestParameters": {},
-              "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "Config",
-                                             "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                                             "object": {"key": key, "size": 3, "eTag": "abc",
-                                                        "userMetadata": {"out": str(out)}, "sequencer": "1"}},
-              "source": {"host": "127.0.0.1", "port": "", "userAgent": "MinIO"}}
-    return json.dumps({"EventName": event, "Key": f"{bucket}/{key}", "Records": [record]}).encode()
+    return json.dumps(minio.notification(bucket, key, event, user_metadata={"out": str(out)})).encode()
 
 
 def test_s3_webhook_matches_and_queues(dev, tmp_path):

@@ -52,6 +52,7 @@ from kfn_gateway.metrics import Metrics
 from kfn_gateway.routing import RouteTable
 from kfn_gateway.settings import GatewaySettings
 from kfn_gateway.sqlite_queue import SqliteQueue
+from tests import minio
 from tests.dev_e2e.conftest import DevServer
 
 pytestmark = pytest.mark.e2e
@@ -251,25 +252,6 @@ def test_deletion_reaches_the_object_removed_function(sqs_setup):
     wait_until(lambda: queue_counts(sqs_setup) == (0, 0), 10, "the SQS messages deleted")
 
 
-def minio_event(key: str) -> dict[str, Any]:
-    """What MinIO's webhook target posts for a PUT (its record is AWS's, plus ``source`` and ``userMetadata``)."""
-    record = {
-        "eventVersion": "2.0", "eventSource": "minio:s3", "awsRegion": "", "eventTime": "2026-01-01T00:00:00.000Z",
-        "eventName": "s3:ObjectCreated:Put", "userIdentity": {"principalId": "minioadmin"},
-        "requestParameters": {"principalId": "minioadmin", "region": "", "sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-id-2": "dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8",
-                             "x-amz-request-id": "17E3D1A9B2E2C0A1", "x-minio-deployment-id": "d1", "x-minio-origin-endpoint": "http://127.0.0.1:9000"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "Config",
-               "bucket": {"name": "minio-uploads", "ownerIdentity": {"principalId": "minioadmin"},
-                          "arn": "arn:aws:s3:::minio-uploads"},
-               "object": {"key": key, "size": 4, "eTag": "e2fc714c4727ee9395f324cd2e7f331f",
-                          "contentType": "text/plain", "userMetadata": {"content-type": "text/plain", "X-Amz-Meta-Owner": "ann"},
-                          "sequencer": "17E3D1A9B3A8E7C5"}},
-        "source": {"host": "127.0.0.1", "port": "", "userAgent": "MinIO (linux; amd64) minio-go/v7.0.70 mc/RELEASE"},
-    }
-    return {"EventName": "s3:ObjectCreated:Put", "Key": f"minio-uploads/{key}", "Records": [record]}
-
-
 async def _post(url: str, method: str, body: Any = None, token: str | None = None) -> tuple[int, bytes]:
     headers = {"Content-Type": "application/json"}
     if token is not None:
@@ -285,7 +267,7 @@ async def test_minio_webhook_runs_the_function_only_with_the_token(sqs_setup):
     assert (await _post(url, "HEAD", token=TOKEN))[0] == 200
     assert (await _post(url, "HEAD", token="wrong"))[0] == 401
     assert (await _post(url, "HEAD"))[0] == 401
-    body = minio_event("docs/a%20b.txt")
+    body = minio.notification("minio-uploads", "docs/a%20b.txt", user_metadata={"content-type": "text/plain", "X-Amz-Meta-Owner": "ann"})
     for token in ("wrong", None):
         status, _ = await _post(url, "POST", body, token)
         assert status == 401
