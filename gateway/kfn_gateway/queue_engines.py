@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-import sys
 
 from kfn_gateway.queueing import Queue
 from kfn_gateway.settings import GatewaySettings
@@ -19,8 +18,4 @@ def make_queue(settings: GatewaySettings, *, exclusive: bool) -> Queue:
     if settings.queue == "nats":
         from kfn_gateway import nats_queue  # nats-py is needed only by this engine
         return nats_queue.NatsQueue([u.strip() for u in settings.nats_url.split(",")], exclusive=exclusive)
-    # The queue's thread needs the GIL briefly for each commit; with Python's default 5 ms switch
-    # interval it waits behind the busy event loop, and every acknowledgement with it (this bounds
-    # webhook ingest at about half the rate: bench/webhook.py).
-    sys.setswitchinterval(0.0005)
     return SqliteQueue(pathlib.Path(settings.state_dir) / "queue.sqlite3")

@@ -17,6 +17,7 @@ import logging
 import pathlib
 import queue as thread_queue
 import sqlite3
+import sys
 import threading
 from typing import Any, Callable, Sequence
 
@@ -175,6 +176,11 @@ class SqliteQueue:
     # --- the Queue protocol ----------------------------------------------------------------
 
     async def open(self) -> None:
+        # The queue's thread needs the GIL briefly for each commit; with Python's default 5 ms switch
+        # interval it waits behind the busy event loop, and every acknowledgement with it (this bounds
+        # webhook ingest at about half the rate: bench/webhook.py). Process-wide, so set by the engine
+        # that needs it, when it starts.
+        sys.setswitchinterval(0.0005)
         self._loop = asyncio.get_running_loop()
         self._closing = False
         conn = await asyncio.to_thread(self._connect)
