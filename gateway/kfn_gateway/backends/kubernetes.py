@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 import aiohttp
 
 from kfn import api
-from kfn_gateway import forwarding
+from kfn_gateway import background, forwarding
 from kfn_gateway.backends.k8s_api import Api, ApiError
 from kfn_gateway.backends.k8s_watching import Watcher
 from kfn_gateway.dispatching import FunctionState, Replica
@@ -98,7 +98,7 @@ class KubernetesBackend:
         self.activating: dict[str, int] = {}
         self.cold_since: dict[str, float] = {}
         """When this gateway scaled a function up from zero, until its first endpoint is ready."""
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = background.Tasks()
         self.watchers: list[Watcher] = []
         self.session: aiohttp.ClientSession | None = None
         self.closing = False
@@ -120,7 +120,7 @@ class KubernetesBackend:
                     reset=self._reset_slices, event=self._slice_event, label_selector=FUNCTION_LABEL),
         ]
         for watcher in self.watchers:
-            self._spawn(watcher.run())
+            self.tasks.spawn(watcher.run())
 
     async def synced(self) -> None:
         """Wait until every watch has listed once (readiness of a new gateway replica)."""
@@ -128,16 +128,9 @@ class KubernetesBackend:
 
     async def close(self) -> None:
         self.closing = True
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.tasks.cancel()
         if self.session is not None:
             await self.session.close()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     # --- Functions -------------------------------------------------------------------------
 
@@ -261,7 +254,7 @@ class KubernetesBackend:
         if self.activating.get(state.key, 0) >= replicas:
             return
         self.activating[state.key] = replicas
-        self._spawn(self._activate(state, replicas))
+        self.tasks.spawn(self._activate(state, replicas))
 
     async def _activate(self, state: FunctionState, replicas: int) -> None:
         fn = state.fn

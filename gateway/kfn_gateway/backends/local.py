@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import aiohttp
 
-from kfn_gateway import dispatching, forwarding
+from kfn_gateway import background, dispatching, forwarding
 from kfn_gateway.dispatching import FunctionState, Replica
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import Kind, Outcome
@@ -121,15 +121,13 @@ class WarmPool:
         self.start_timeout = start_timeout
         self.idle: list[Worker] = []
         self.filling = 0
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks = background.Tasks()
         self.closed = False
 
     def fill(self) -> None:
         while not self.closed and len(self.idle) + self.filling < self.size:
             self.filling += 1
-            task = asyncio.get_running_loop().create_task(self._add())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.tasks.spawn(self._add())
 
     async def _add(self) -> None:
         try:
@@ -155,9 +153,7 @@ class WarmPool:
 
     async def close(self) -> None:
         self.closed = True
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.tasks.cancel()
         await asyncio.gather(*(w.stop(1.0) for w in self.idle))
         self.idle.clear()
 
@@ -168,7 +164,7 @@ class LocalBackend:
         self.metrics = metrics
         self.pool = WarmPool(settings.warm_pool_size, settings.worker_start_timeout)
         self.session: aiohttp.ClientSession | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = background.Tasks()
         self.workers: dict[str, set[Worker]] = {}
         self.closing = False
 
@@ -179,18 +175,11 @@ class LocalBackend:
 
     async def close(self) -> None:
         self.closing = True
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.tasks.cancel()
         workers = [w for ws in self.workers.values() for w in ws]
         await asyncio.gather(self.pool.close(), *(w.stop(self.settings.drain_timeout) for w in workers))
         if self.session is not None:
             await self.session.close()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     # --- scaling ---------------------------------------------------------------------------
 
@@ -200,12 +189,12 @@ class LocalBackend:
         current = len(state.replicas) + state.starting
         for _ in range(replicas - current):
             state.starting += 1
-            self._spawn(self._start_replica(state))
+            self.tasks.spawn(self._start_replica(state))
         if replicas < current:
             idle_first = sorted(state.replicas, key=lambda r: r.in_flight)
             for replica in idle_first[: max(0, len(state.replicas) - replicas)]:
                 if state.remove(replica):
-                    self._spawn(self._drain(state, replica))
+                    self.tasks.spawn(self._drain(state, replica))
         self.metrics.replicas_ready.labels(state.fn.namespace, state.fn.name).set(len(state.replicas))
 
     def _load_request(self, state: FunctionState) -> dict[str, Any]:
@@ -225,7 +214,7 @@ class LocalBackend:
         try:
             worker = await self.pool.take()
             assert self.session is not None
-            self._spawn(self._refill_after(0.2))
+            self.tasks.spawn(self._refill_after(0.2))
             async with self.session.post(
                     worker.url + "/load", json=self._load_request(state),
                     timeout=aiohttp.ClientTimeout(total=max(30.0, fn.spec.timeout_seconds))) as resp:
@@ -264,11 +253,11 @@ class LocalBackend:
         state.last_problem = None
         if self.closing or len(state.replicas) >= state.desired and not state.waiters:
             # scaled down while starting: this replica is not wanted any more
-            self._spawn(self._retire(state, worker))
+            self.tasks.spawn(self._retire(state, worker))
             return
         state.add(replica)
         self.metrics.replicas_ready.labels(fn.namespace, fn.name).set(len(state.replicas))
-        self._spawn(self._watch(state, replica, worker))
+        self.tasks.spawn(self._watch(state, replica, worker))
 
     async def _refill_after(self, delay: float) -> None:
         """Top the warm pool up once the cold start that took a worker has had the CPU to itself."""
@@ -283,7 +272,7 @@ class LocalBackend:
             self.metrics.replicas_ready.labels(state.fn.namespace, state.fn.name).set(len(state.replicas))
             if not self.closing and len(state.replicas) + state.starting < state.desired:
                 state.starting += 1
-                self._spawn(self._start_replica(state))
+                self.tasks.spawn(self._start_replica(state))
         self.workers.get(state.key, set()).discard(worker)
 
     async def _drain(self, state: FunctionState, replica: Replica) -> None:
@@ -311,7 +300,7 @@ class LocalBackend:
             # The runtime enforces the timeout itself; silence past it means it is stuck.
             logger.error("[%s] replica %s did not answer within %gs; stopping it", state.key, replica.id, limit)
             if state.remove(replica):
-                self._spawn(self._retire(state, worker))
+                self.tasks.spawn(self._retire(state, worker))
             return forwarding.failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
                                       f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds",
                                       began, cold_start)
