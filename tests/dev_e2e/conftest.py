@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -56,11 +57,18 @@ class DevServer:
         return self.proc.returncode
 
 
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    server = DevServer(FUNCTIONS, tmp_path_factory.mktemp("dev") / "kfn-dev.log")
+@contextlib.contextmanager
+def serving(directory: pathlib.Path, log: pathlib.Path, env: dict[str, str] | None = None) -> Iterator[DevServer]:
+    """A ``kfn dev`` for the duration of the block, which must then stop cleanly (exit 0)."""
+    server = DevServer(directory, log, env)
     try:
         yield server
     finally:
         code = server.stop()
         assert code == 0, f"kfn dev did not stop cleanly ({code}):\n{server.log()[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with serving(FUNCTIONS, tmp_path_factory.mktemp("dev") / "kfn-dev.log") as server:
+        yield server

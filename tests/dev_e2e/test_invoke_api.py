@@ -23,7 +23,7 @@ import pytest
 from botocore.config import Config
 
 from tests import minio
-from tests.dev_e2e.conftest import DevServer
+from tests.dev_e2e.conftest import DevServer, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -34,13 +34,10 @@ TOKEN = "s3cret-token"
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("invoke")
-    server = DevServer(FUNCTIONS, base / "kfn-dev.log",
-                       env={"KFN_S3_WEBHOOK_TOKEN": TOKEN, "KFN_ASYNC_RETRY_BASE": "0.1",
-                            "KFN_STATE_DIR": str(base / "state")})
-    try:
+    with serving(FUNCTIONS, base / "kfn-dev.log",
+                 env={"KFN_S3_WEBHOOK_TOKEN": TOKEN, "KFN_ASYNC_RETRY_BASE": "0.1",
+                      "KFN_STATE_DIR": str(base / "state")}) as server:
         yield server
-    finally:
-        assert server.stop() == 0, server.log()[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.dev_e2e.conftest import DevServer
+from tests.dev_e2e.conftest import DevServer, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -42,12 +42,8 @@ def need_node() -> None:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    server = DevServer(PROVIDED, tmp_path_factory.mktemp("provided") / "kfn-dev.log")
-    try:
+    with serving(PROVIDED, tmp_path_factory.mktemp("provided") / "kfn-dev.log") as server:
         yield server
-    finally:
-        code = server.stop()
-        assert code == 0, f"kfn dev did not stop cleanly ({code}):\n{server.log()[-4000:]}"
 
 
 async def call(dev: DevServer, path: str, body: object = None) -> tuple[int, dict[str, str], bytes]:
