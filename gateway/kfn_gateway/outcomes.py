@@ -11,7 +11,7 @@ import enum
 import json
 from typing import Any
 
-__all__ = ["Kind", "Outcome", "GatewayError", "error_body"]
+__all__ = ["Kind", "Outcome", "GatewayError"]
 
 
 class Kind(str, enum.Enum):
@@ -64,7 +64,3 @@ class GatewayError(Exception):
         self.error_type = error_type
         self.message = message
         self.headers = headers or {}
-
-
-def error_body(error_type: str, message: str) -> bytes:
-    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
