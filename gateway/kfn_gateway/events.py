@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import time
 from typing import Any, Iterable
 from urllib.parse import parse_qsl
@@ -44,6 +45,12 @@ def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     for key, value in pairs:
         out[key] = f"{out[key]},{value}" if key in out else value
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _clock(second: int) -> str:
+    """The request time as Lambda writes it; formatted once per second, not once per request."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
 
 
 def url_event(req: HttpRequest, request_id: str, now: float | None = None) -> dict[str, Any]:
@@ -85,7 +92,7 @@ def url_event(req: HttpRequest, request_id: str, now: float | None = None) -> di
         "requestId": request_id,
         "routeKey": "$default",
         "stage": "$default",
-        "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "time": _clock(int(now)),
         "timeEpoch": int(now * 1000),
     }
     if req.body:
