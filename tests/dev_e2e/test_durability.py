@@ -21,7 +21,6 @@ import pathlib
 import shutil
 import signal
 import time
-from typing import Iterator
 
 import aiohttp
 import pytest
@@ -157,15 +156,6 @@ async def kill_gateway_mid_stream(setup: Setup, count: int) -> None:
         server.stop()
         if restarted is not None:
             assert restarted.stop() == 0, restarted.log()[-3000:]
-
-
-@pytest.fixture
-def nats_server(tmp_path: pathlib.Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "jetstream", tmp_path / "nats-server.log")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_kill_9_of_the_gateway_loses_no_acknowledged_event(tmp_path: pathlib.Path) -> None:

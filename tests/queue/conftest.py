@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Callable
 
 import pytest
 
@@ -24,15 +24,6 @@ class Engine:
     target: str
     """Where the storage is, for a subprocess: the SQLite file or the NATS URL."""
     nats: NatsServer | None = None
-
-
-@pytest.fixture
-def nats_server(tmp_path: pathlib.Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "jetstream", tmp_path / "nats-server.log")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "nats"])
