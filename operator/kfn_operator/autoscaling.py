@@ -24,6 +24,7 @@ import kopf
 from kfn import api, scaling
 from kfn_operator import builders, context, kube
 from kfn_operator.functions import NotReady, parse
+from kfn_operator.metrics import Metrics
 from kfn_operator.settings import OperatorSettings
 
 __all__ = ["GatewayStats", "aggregate", "PeakWindows", "StatsReader", "register"]
@@ -71,9 +72,10 @@ class PeakWindows:
 class StatsReader:
     """Reads every gateway's ``/stats``, at most once per ``max_age`` seconds for all functions."""
 
-    def __init__(self, settings: OperatorSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: OperatorSettings, session: aiohttp.ClientSession, metrics: Metrics) -> None:
         self.settings = settings
         self.session = session
+        self.metrics = metrics
         self.windows = PeakWindows(settings.stable_window)
         self.lock = asyncio.Lock()
         self.read_at = float("-inf")
@@ -103,6 +105,8 @@ class StatsReader:
                 logger.warning("cannot read the gateways' stats (%r); scaling decisions wait", exc)
                 self.latest = None
             self.read_at = began
+            self.metrics.stats_reads.labels("ok" if self.latest is not None else "failed").inc()
+            self.metrics.stats_duration.observe(time.monotonic() - began)
             return self.latest
 
 
@@ -113,16 +117,17 @@ def decide(fn: api.Function, stats: GatewayStats, peak: int, replicas: int, now:
         fn.spec, now)
 
 
-async def autoscale(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
+async def autoscale(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> str:
+    """One decision for one Function; returns what it did (one of ``metrics.SCALE_ACTIONS``)."""
     ctx = context.of(memo)
     try:
         fn = parse(body)
     except NotReady:
-        return
+        return "skipped"
     path = kube.paths.apps(fn.namespace, "deployments", builders.child_name(fn)) + "/scale"
     scale = await ctx.api.get(path)
     if scale is None:
-        return
+        return "skipped"
     current = int(scale.get("spec", {}).get("replicas") or 0)
     if fn.spec.replicas is not None:
         wanted = fn.spec.replicas
@@ -131,7 +136,7 @@ async def autoscale(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -
     else:
         stats = await ctx.stats.read(max_age=ctx.settings.autoscale_interval / 2)
         if stats is None:
-            return
+            return "skipped"
         now = time.monotonic()
         entry = stats.get(fn.key, GatewayStats(0, 0, None))
         peak = ctx.stats.windows.observe(fn.key, now, entry.peak_in_flight)
@@ -139,32 +144,40 @@ async def autoscale(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -
         if wanted < current:
             fresh = await ctx.stats.read(max_age=0)  # read after the scale: see any activation under way
             if fresh is None:
-                return
+                return "skipped"
             entry = fresh.get(fn.key, GatewayStats(0, 0, None))
             wanted = max(wanted, decide(fn, entry, max(peak, entry.peak_in_flight), current, time.monotonic()))
+    held = "pinned" if fn.spec.replicas is not None else "hold"
     if wanted == current:
-        return
+        return held
     try:
         await ctx.api.patch(path, {"metadata": {"resourceVersion": scale["metadata"]["resourceVersion"]},
                                    "spec": {"replicas": wanted}})
     except kube.ApiError as exc:
         if exc.status == 409:
-            return  # changed meanwhile (an activator): decide again on the next tick
+            return "conflict"  # changed meanwhile (an activator): decide again on the next tick
         raise
     logger.info("scaled %s from %d to %d replicas", fn.key, current, wanted)
+    if held == "pinned":
+        return held
+    return "up" if wanted > current else "down"
 
 
 async def autoscaler(body: kopf.Body, memo: Any, logger: kopf.Logger, stopped: kopf.DaemonStopped,
                      **_: Any) -> None:
     """One loop per Function (a kopf daemon, so stopping the operator cancels it cleanly)."""
-    interval = context.of(memo).settings.autoscale_interval
+    ctx = context.of(memo)
+    interval = ctx.settings.autoscale_interval
     while not stopped:
         try:
-            await autoscale(body=body, memo=memo, logger=logger)
+            action = await autoscale(body=body, memo=memo, logger=logger)
         except kube.ApiError as exc:
             logger.warning("autoscaling skipped: %s", exc)
+            action = "error"
         except Exception:  # a bug in one decision must not stop scaling this function for good
             logger.exception("autoscaling failed")
+            action = "error"
+        ctx.metrics.autoscale.labels(action).inc()
         await asyncio.sleep(interval)
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from kfn_operator import kube
+from kfn_operator.metrics import Metrics
 from kfn_operator.settings import OperatorSettings
 
 __all__ = ["Context", "of"]
@@ -15,6 +16,7 @@ __all__ = ["Context", "of"]
 class Context:
     settings: OperatorSettings
     api: kube.Api
+    metrics: Metrics
     stats: Any
     """The autoscaler's ``StatsReader`` (typed there, to keep this module import-light)."""
 

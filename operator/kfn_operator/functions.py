@@ -10,6 +10,7 @@ Replicas belong to the autoscaler: the Deployment's ``spec.replicas`` is set on 
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import kopf
@@ -98,6 +99,19 @@ def _set_status(patch: kopf.Patch, body: kopf.Body, ok: bool, reason: str, messa
 async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, logger: kopf.Logger,
                     **_: Any) -> None:
     ctx = context.of(memo)
+    began, reason = time.monotonic(), "Other"
+    try:
+        reason = await _reconcile(body, patch, retry, ctx, logger)
+    except NotReady as exc:
+        reason = exc.reason
+        raise kopf.TemporaryError(exc.message, delay=backoff(ctx.settings, retry)) from None
+    finally:
+        ctx.metrics.reconciled("Function", reason, time.monotonic() - began)
+
+
+async def _reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, ctx: context.Context,
+                     logger: kopf.Logger) -> str:
+    """Apply the Function; returns the Ready reason, raises ``NotReady`` (status already set)."""
     try:
         fn = parse(body)
         if fn.spec.code.path is not None:
@@ -109,17 +123,17 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, l
         deployment = await _apply(fn, body, ctx)
     except NotReady as exc:
         _set_status(patch, body, False, exc.reason, exc.message)
-        delay = backoff(ctx.settings, retry)
-        logger.warning("not ready (%s): %s; retrying in %gs", exc.reason, exc.message, delay)
-        raise kopf.TemporaryError(exc.message, delay=delay) from None
+        logger.warning("not ready (%s): %s; retrying in %gs", exc.reason, exc.message, backoff(ctx.settings, retry))
+        raise
     except kube.ApiError as exc:
         _set_status(patch, body, False, "ApiError", str(exc))
-        raise kopf.TemporaryError(str(exc), delay=backoff(ctx.settings, retry)) from None
+        raise NotReady("ApiError", str(exc)) from None
     dep_status = deployment.get("status") or {}
     _set_status(patch, body, True, "Deployed", f"Deployment {deployment['metadata']['name']} serves the function",
                 url=builders.function_url(fn, ctx.settings),
                 selector=",".join(f"{k}={v}" for k, v in builders.selector(fn).items()),
                 replicas=dep_status.get("replicas", 0), readyReplicas=dep_status.get("readyReplicas", 0))
+    return "Deployed"
 
 
 async def deployment_changed(body: kopf.Body, type: str, memo: Any, logger: kopf.Logger,

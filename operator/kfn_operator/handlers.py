@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from kfn import api
 from kfn_operator import autoscaling, context, functions, kube, triggers
 from kfn_operator.settings import OperatorSettings
 
@@ -34,6 +35,14 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.scanning.disabled = True
 
 
+async def seen(body: kopf.Body, type: str | None, resource: kopf.Resource, memo: Any, **_: Any) -> None:
+    """Every watch event of a Function or Trigger: the ``kfn_operator_objects`` gauge by Ready state."""
+    meta = body.get("metadata") or {}
+    kind = "Function" if resource.plural == "functions" else "Trigger"
+    context.of(memo).metrics.seen(kind, f"{meta.get('namespace')}/{meta.get('name')}",
+                                  None if type == "DELETED" else body)
+
+
 def registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     result = kopf.OperatorRegistry()
     kopf.on.login(registry=result)(login)
@@ -41,4 +50,6 @@ def registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     functions.register(result, settings)
     triggers.register(result, settings)
     autoscaling.register(result, settings)
+    for plural in ("functions", "triggers"):
+        kopf.on.event(api.GROUP, api.VERSION, plural, registry=result, id="count")(seen)
     return result

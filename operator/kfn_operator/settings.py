@@ -6,6 +6,7 @@ Nothing else in the operator reads ``os.environ``; ``kfn operator`` passes it in
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import urllib.parse
 from typing import Mapping
 
@@ -50,6 +51,10 @@ class OperatorSettings:
     """Seconds between two refreshes of a Function's replica counts in its status (``KFN_STATUS_INTERVAL``)."""
     run_as_user: int = 65532
     """UID of the function containers (``KFN_RUN_AS_USER``); never 0, the pods run as non-root."""
+    host: str = "127.0.0.1"
+    """Address of the health and metrics server (``KFN_HOST``); the chart sets ``0.0.0.0``."""
+    port: int = 8081
+    """Port of the health and metrics server (``KFN_PORT``), 0 for any free port."""
 
 
 def _url(name: str, raw: str) -> str:
@@ -57,6 +62,15 @@ def _url(name: str, raw: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise SettingsError(f"{name}: {raw!r} is not an http(s) URL")
     return raw.rstrip("/")
+
+
+def _host(raw: str) -> str:
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        if raw != "localhost":
+            raise SettingsError(f"KFN_HOST: {raw!r} is not an IP address") from None
+    return raw
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -87,5 +101,7 @@ def load_settings(env: Mapping[str, str]) -> OperatorSettings:
         api_timeout=_number(env, "KFN_API_TIMEOUT", OperatorSettings.api_timeout, 0.5, 300),
         retry_delay=_number(env, "KFN_RETRY_DELAY", OperatorSettings.retry_delay, 0.1, 3600),
         status_interval=_number(env, "KFN_STATUS_INTERVAL", OperatorSettings.status_interval, 0.1, 600),
+        host=_host(env.get("KFN_HOST", "").strip() or OperatorSettings.host),
+        port=int(_number(env, "KFN_PORT", OperatorSettings.port, 0, 65535, integer=True)),
         run_as_user=int(_number(env, "KFN_RUN_AS_USER", OperatorSettings.run_as_user, 1, 2**31 - 1, integer=True)),
     )

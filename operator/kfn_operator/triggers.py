@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from typing import Any
 
 import kopf
@@ -49,13 +50,19 @@ def _status(patch: kopf.Patch, body: kopf.Body, ok: bool, reason: str, message: 
 async def validate(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, logger: kopf.Logger,
                    **_: Any) -> None:
     ctx = context.of(memo)
+    began, reason = time.monotonic(), "Other"
     try:
         message = await check(body, ctx.api)
+        reason = "FunctionFound"
     except NotReady as exc:
+        reason = exc.reason
         _status(patch, body, False, exc.reason, exc.message)
         raise kopf.TemporaryError(exc.message, delay=backoff(ctx.settings, retry)) from None
     except kube.ApiError as exc:
+        reason = "ApiError"
         raise kopf.TemporaryError(str(exc), delay=backoff(ctx.settings, retry)) from None
+    finally:
+        ctx.metrics.reconciled("Trigger", reason, time.monotonic() - began)
     _status(patch, body, True, "FunctionFound", message)
 
 

@@ -18,7 +18,7 @@ from kfn_gateway import cluster as gateway_cluster
 from kfn_gateway import settings as gateway_settings
 from tests.k8s.fixtures import Cluster, cluster  # noqa: F401
 from tests.k8s.kubelet import Kubelet
-from tests.operator.conftest import OPERATOR_ENV, run_operator
+from tests.operator.conftest import OPERATOR_ENV, running_operator
 
 
 @contextlib.asynccontextmanager
@@ -50,5 +50,5 @@ async def gateways(cluster: Cluster, tmp_path: pathlib.Path) -> AsyncIterator[li
 async def operator(cluster: Cluster, gateways: list[gateway_cluster.Gateway]) -> AsyncIterator[None]:  # noqa: F811
     env = {**OPERATOR_ENV, "KFN_GATEWAY_STATS_URLS": ",".join(g.url for g in gateways),
            "KFN_STABLE_WINDOW": "0", "KFN_AUTOSCALE_INTERVAL": "0.3"}
-    async with run_operator(cluster, env):
+    async with running_operator(cluster, env):
         yield

@@ -13,8 +13,9 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import sys
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -69,7 +70,7 @@ async def test_operator_and_gateway_commands(cluster: Cluster, kfn: object, tmp_
     start = kfn  # type: ignore[assignment]
     gateway = await start("gateway", "--backend", "kubernetes", "--port", "0",  # type: ignore[operator]
                           KFN_ACTIVATION_TIMEOUT="1", KFN_STATE_DIR=str(tmp_path / "state"))
-    operator = await start("operator", KFN_RETRY_DELAY="0.2")  # type: ignore[operator]
+    operator = await start("operator", KFN_RETRY_DELAY="0.2", KFN_PORT="0")  # type: ignore[operator]
     await cluster.request("POST", FN, {"apiVersion": "kfn.dev/v1alpha1", "kind": "Function",
                                        "metadata": {"name": "hello"},
                                        "spec": {"runtime": "python3.12", "handler": "app.handler",
@@ -83,11 +84,18 @@ async def test_operator_and_gateway_commands(cluster: Cluster, kfn: object, tmp_
     deployment = await cluster.maybe_get("/apis/apps/v1/namespaces/default/deployments/fn-hello")
     assert deployment is not None, operator.output()
 
-    async def banner() -> str:
-        match = re.search(r"kfn gateway on (http://\S+)", gateway.output())
-        assert match, gateway.output()
-        return match.group(1)
-    url = await eventually(banner, timeout=30)
+    def banner(process: Process, pattern: str) -> Callable[[], Awaitable[str]]:
+        async def found() -> str:
+            match = re.search(pattern, process.output())
+            assert match, process.output()
+            return match.group(1)
+        return found
+    url = await eventually(banner(gateway, r"kfn gateway on (http://\S+)"), timeout=30)
+    operator_url = await eventually(banner(operator, r"health and metrics on (http://\S+)"))
+    async with cluster.session.get(f"{operator_url}/readyz") as resp:
+        assert resp.status == 200
+    async with cluster.session.get(f"{operator_url}/metrics") as resp:
+        assert 'kfn_operator_reconciliations_total{kind="Function",reason="Deployed"}' in await resp.text()
 
     async def serves() -> bool:
         async with cluster.session.get(f"{url}/stats", timeout=aiohttp.ClientTimeout(total=5)) as resp:
@@ -98,3 +106,18 @@ async def test_operator_and_gateway_commands(cluster: Cluster, kfn: object, tmp_
         body = await resp.json()
     assert resp.status == 503 and "no ready replica" in body["errorMessage"], body
     assert (await cluster.get("/apis/apps/v1/namespaces/default/deployments/fn-hello/scale"))["spec"]["replicas"] >= 1
+
+
+@pytest.mark.e2e
+async def test_operator_refuses_a_port_in_use(cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KFN_", "KUBERNETES_"))}
+        env |= {"KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", cluster.url)), "KFN_PORT": str(port)}
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "kfn", "operator", env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, (out, err)
+    assert f"cannot listen on 127.0.0.1:{port} (KFN_HOST, KFN_PORT)" in err.decode(), err

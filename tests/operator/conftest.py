@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import AsyncIterator
 
 import pytest
@@ -13,18 +14,28 @@ from kfn_operator import running, settings
 from tests.k8s.fixtures import Cluster, cluster  # noqa: F401
 
 OPERATOR_ENV = {"KFN_RUNTIME_IMAGE": "kfn-runtime:test", "KFN_GATEWAY_URL": "http://gw.test",
-                "KFN_RETRY_DELAY": "0.2", "KFN_AUTOSCALE_INTERVAL": "0.3", "KFN_STATUS_INTERVAL": "0.3"}
+                "KFN_RETRY_DELAY": "0.2", "KFN_AUTOSCALE_INTERVAL": "0.3", "KFN_STATUS_INTERVAL": "0.3",
+                "KFN_PORT": "0"}
+
+
+@dataclasses.dataclass
+class Operator:
+    settings: settings.OperatorSettings
+    url: str
+    """Base URL of its health and metrics server."""
 
 
 @contextlib.asynccontextmanager
-async def run_operator(cluster: Cluster, env: dict[str, str]) -> AsyncIterator[settings.OperatorSettings]:  # noqa: F811
+async def running_operator(cluster: Cluster, env: dict[str, str]) -> AsyncIterator[Operator]:  # noqa: F811
     config = settings.load_settings(env)
     ready = asyncio.Event()
-    task = asyncio.create_task(running.run(config, Configuration(host=cluster.url), ready_flag=ready))
+    url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(running.run(config, Configuration(host=cluster.url), ready_flag=ready,
+                                           listening=url.set_result))
     try:
         async with asyncio.timeout(15):
             await ready.wait()
-        yield config
+        yield Operator(config, await url)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -33,5 +44,5 @@ async def run_operator(cluster: Cluster, env: dict[str, str]) -> AsyncIterator[s
 
 @pytest.fixture
 async def operator(cluster: Cluster) -> AsyncIterator[settings.OperatorSettings]:  # noqa: F811 - the fixture above
-    async with run_operator(cluster, OPERATOR_ENV) as config:
-        yield config
+    async with running_operator(cluster, OPERATOR_ENV) as op:
+        yield op.settings

@@ -12,17 +12,19 @@ def test_defaults() -> None:
     assert config.runtime_image == settings.DEFAULT_RUNTIME_IMAGE
     assert config.namespaces == () and config.stats_urls == ()
     assert config.gateway_url == "http://kfn-gateway.kfn-system.svc"
+    assert (config.host, config.port) == ("127.0.0.1", 8081)
 
 
 def test_values_are_parsed() -> None:
     config = settings.load_settings({
         "KFN_RUNTIME_IMAGE": "r/i:1", "KFN_NAMESPACES": "a, b", "KFN_GATEWAY_URL": "https://fn.example.com/",
         "KFN_GATEWAY_STATS_URLS": "http://10.0.0.1:8080,http://10.0.0.2:8080", "KFN_AUTOSCALE_INTERVAL": "0.5",
-        "KFN_RUN_AS_USER": "1000"})
+        "KFN_RUN_AS_USER": "1000", "KFN_HOST": "0.0.0.0", "KFN_PORT": "9100"})
     assert config.namespaces == ("a", "b")
     assert config.gateway_url == "https://fn.example.com"
     assert config.stats_urls == ("http://10.0.0.1:8080", "http://10.0.0.2:8080")
     assert (config.autoscale_interval, config.run_as_user) == (0.5, 1000)
+    assert (config.host, config.port) == ("0.0.0.0", 9100)
 
 
 @pytest.mark.parametrize("env, named", [
@@ -33,6 +35,9 @@ def test_values_are_parsed() -> None:
     ({"KFN_RETRY_DELAY": "soon"}, "KFN_RETRY_DELAY"),
     ({"KFN_RUN_AS_USER": "0"}, "KFN_RUN_AS_USER"),
     ({"KFN_RUNTIME_IMAGE": "a b"}, "KFN_RUNTIME_IMAGE"),
+    ({"KFN_PORT": "65536"}, "KFN_PORT"),
+    ({"KFN_PORT": "http"}, "KFN_PORT"),
+    ({"KFN_HOST": "example.com"}, "KFN_HOST"),
 ])
 def test_invalid_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(settings.SettingsError, match=named):
