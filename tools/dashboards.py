@@ -148,6 +148,15 @@ def alert_rules() -> dict[str, Any]:
         rule("KfnDestinationDeliveryFailures",
              "sum by (namespace, function) (increase(kfn_async_destination_delivery_failures_total[15m])) > 0",
              "0m", "critical", "{{ $labels.namespace }}/{{ $labels.function }}: failure records could not reach onFailure"),
+    ]}, {"name": "kfn-operator", "rules": [
+        rule("KfnObjectsNotReady",
+             'sum by (kind) (kfn_operator_objects{ready="false"}) > 0',
+             "15m", "warning", "{{ $value }} {{ $labels.kind }}(s) not Ready: kubectl get functions,triggers -A "
+                               "shows which and why"),
+        rule("KfnAutoscalerCannotReadGateways",
+             'sum (rate(kfn_operator_gateway_stats_reads_total{outcome="failed"}[5m])) > 0',
+             "10m", "warning", "the operator cannot read every gateway's /stats: functions are not scaled by load "
+                               "(nor down to zero)"),
     ]}]}
 
 

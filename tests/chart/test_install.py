@@ -141,13 +141,20 @@ async def test_the_chart_installs_serves_a_function_and_grants_exactly_what_is_c
         kubelet = await stack.enter_async_context(Kubelet(cluster, tmp_path / "pods"))
         oenv = env_of(rendered, "Deployment", "kfn-operator") | {
             "KFN_GATEWAY_STATS_URLS": gw.url, "KFN_RETRY_DELAY": "0.2", "KFN_AUTOSCALE_INTERVAL": "0.3",
-            "KFN_STATUS_INTERVAL": "0.3", "KFN_STABLE_WINDOW": "0"}
+            "KFN_STATUS_INTERVAL": "0.3", "KFN_STABLE_WINDOW": "0", "KFN_HOST": "127.0.0.1", "KFN_PORT": "0"}
         ready = asyncio.Event()
+        operator_url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         operator = asyncio.create_task(running.run(operator_settings.load_settings(oenv),
-                                                   configuration(api.url, "operator"), ready_flag=ready))
+                                                   configuration(api.url, "operator"), ready_flag=ready,
+                                                   listening=operator_url.set_result))
         try:
             async with asyncio.timeout(15):
                 await ready.wait()
+            [container] = rendered.one("Deployment", "kfn-operator")["spec"]["template"]["spec"]["containers"]
+            async with aiohttp.ClientSession() as session:
+                for probe in ("readinessProbe", "livenessProbe"):  # the chart's probes, answered
+                    async with session.get(await operator_url + container[probe]["httpGet"]["path"]) as resp:
+                        assert resp.status == 200, probe
             await cluster.request("POST", f"{base}/functions", function("hello"))
             await cluster.request("POST", f"{base}/functions", function(
                 "needs-secret", env=[{"name": "K", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]))
@@ -174,6 +181,11 @@ async def test_the_chart_installs_serves_a_function_and_grants_exactly_what_is_c
                 return deployment["spec"]["replicas"] == 0
 
             await eventually(scaled_to_zero, timeout=20)
+            async with aiohttp.ClientSession() as session:  # what the operator's ServiceMonitor scrapes
+                async with session.get(await operator_url + "/metrics") as resp:
+                    text = await resp.text()
+            assert 'kfn_operator_autoscale_decisions_total{action="down"}' in text
+            assert 'kfn_operator_objects{kind="Function",ready="true"} 1.0' in text
 
             async def no_pods() -> bool:  # stopped by the kubelet, so that none outlives the test
                 return not any(kubelet.pods.values()) and (await cluster.get(

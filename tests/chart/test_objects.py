@@ -10,6 +10,7 @@ Ports, probes and image defaults are read from the components' settings modules,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 import tomllib
@@ -23,6 +24,8 @@ import yaml
 from kfn_gateway import cluster as gateway_cluster
 from kfn_gateway import settings as gateway_settings
 from kfn_operator import builders
+from kfn_operator import metrics as operator_metrics
+from kfn_operator import serving as operator_serving
 from kfn_operator import settings as operator_settings
 from kfn_runtime import settings as runtime_settings
 from tests.chart.rendering import CHART, NAMESPACE, REPO, VALUE_SETS, Rendered, pod_specs, render
@@ -255,10 +258,11 @@ def test_selectors_match_their_pods_and_ports_exist(key: str) -> None:
             for rule in policy["spec"].get("ingress") or []:
                 assert {p["port"] for p in rule["ports"]} <= names
     for monitor in rendered.of_kind("ServiceMonitor"):
-        if monitor["metadata"]["name"] == "kfn-gateway":
+        if monitor["metadata"]["name"] in ("kfn-gateway", "kfn-operator"):
             services = [s for s in rendered.of_kind("Service") if _selects(monitor["spec"]["selector"],
                                                                             s["metadata"]["labels"])]
-            assert [s["metadata"]["name"] for s in services] == ["kfn-gateway"]  # each gateway scraped once
+            # each pod scraped once (the gateway's per-replica Service selects the same pods)
+            assert [s["metadata"]["name"] for s in services] == [monitor["metadata"]["name"]]
             assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in services[0]["spec"]["ports"]}
 
 
@@ -292,6 +296,19 @@ def test_function_pods_take_connections_from_the_gateway_only(key: str) -> None:
                                                if key == "monitoring-on" else [])
 
 
+@pytest.mark.parametrize("key", ["namespaced", "monitoring-on"])
+def test_the_operator_takes_connections_from_metrics_peers_only(key: str) -> None:
+    rendered = render(key)
+    [policy] = [p for p in rendered.of_kind("NetworkPolicy") if p["metadata"]["name"] == "kfn-operator"]
+    assert _selects(policy["spec"]["podSelector"], _pods(rendered)["kfn-operator"]["metadata"]["labels"])
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    if key == "monitoring-on":
+        assert policy["spec"]["ingress"] == [{"from": rendered.values["networkPolicy"]["metricsFrom"],
+                                              "ports": [{"port": "http", "protocol": "TCP"}]}]
+    else:  # no ServiceMonitor: nobody may connect (probes come from the kubelet, not a peer)
+        assert "ingress" not in policy["spec"]
+
+
 def _fn_and_settings() -> tuple[Any, operator_settings.OperatorSettings]:
     from kfn import api
     fn = api.parse_function({"apiVersion": "kfn.dev/v1alpha1", "kind": "Function",
@@ -318,6 +335,12 @@ def test_settings_the_chart_gives_are_accepted_by_the_components(key: str) -> No
     assert gs.port == port["containerPort"] and gs.host == "0.0.0.0" and gs.queue == "nats"
     for probe in ("readinessProbe", "livenessProbe"):
         assert gateway[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    [port] = operator["ports"]
+    assert (os_.port, os_.host, port["name"]) == (port["containerPort"], "0.0.0.0", "http")
+    assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    served = {r.canonical for r in operator_serving.build_app(operator_metrics.Metrics(), asyncio.Event()).router.resources()}
+    assert {operator[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")} <= served
     if rendered.values["watch"]["clusterWide"]:
         assert cs.namespace is None and os_.namespaces == ()
         assert {o["kind"] for o in rendered.objects} >= {"ClusterRole", "ClusterRoleBinding"}
@@ -349,6 +372,7 @@ def test_defaults_agree_with_the_components_defaults() -> None:
     assert env["KFN_RUNTIME_IMAGE"] == operator_settings.DEFAULT_RUNTIME_IMAGE
     assert env["KFN_GATEWAY_URL"] == operator_settings.OperatorSettings.gateway_url
     assert int(env["KFN_RUN_AS_USER"]) == operator_settings.OperatorSettings.run_as_user
+    assert int(env["KFN_PORT"]) == operator_settings.OperatorSettings.port
     assert int(_env(gateway)["KFN_PORT"]) == gateway_settings.GatewaySettings.port
     assert runtime_settings.Settings.port == builders.RUNTIME_PORT
     version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
@@ -429,7 +453,7 @@ def test_monitoring_objects_carry_the_generated_files() -> None:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1" and cm["metadata"]["namespace"] == "monitoring"
         assert json.loads(cm["data"][name]) == json.loads((CHART / "dashboards" / name).read_text())
     monitors = {m["metadata"]["name"]: m for m in rendered.of_kind("ServiceMonitor")}
-    assert sorted(monitors) == ["kfn-functions", "kfn-gateway"]
+    assert sorted(monitors) == ["kfn-functions", "kfn-gateway", "kfn-operator"]
     assert all(m["metadata"]["labels"]["release"] == "prometheus" for m in monitors.values())
     fn, settings = _fn_and_settings()
     service = builders.build_service(fn, settings)

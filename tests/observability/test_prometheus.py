@@ -10,41 +10,19 @@ from __future__ import annotations
 
 import json
 import pathlib
-import shutil
-import socket
-import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
-import yaml
 
 from tests.dev_e2e.conftest import DevServer
+from tests.observability.prometheus import ROOT, Prometheus, alert_exprs, query, request
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "charts" / "kfn" / "dashboards").glob("*.json"))
-RULES = ROOT / "charts" / "kfn" / "rules" / "kfn-alerts.yaml"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body is not None else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 @pytest.fixture(scope="module")
@@ -76,43 +54,12 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 
 @pytest.fixture(scope="module")
 def prometheus(traffic: DevServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is installed by scripts/test-deps (Debian package prometheus)"
-    base = tmp_path_factory.mktemp("prom")
-    target = urllib.parse.urlsplit(traffic.url).netloc
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-              "rule_files": [str(RULES)],
-              "scrape_configs": [{"job_name": "kfn-gateway", "static_configs": [{"targets": [target]}]}]}
-    (base / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = (base / "prometheus.log").open("wb")
-    proc = subprocess.Popen([binary, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = Prometheus(tmp_path_factory.mktemp("prom"), {"kfn-gateway": urllib.parse.urlsplit(traffic.url).netloc})
     try:
-        deadline = time.monotonic() + 60
-        while True:  # ready, and at least three scrapes of the gateway (rates need two points)
-            try:
-                result = query(url, 'count_over_time(up{job="kfn-gateway"}[1m])')
-                if result and float(result[0]["value"][1]) >= 3:
-                    break
-            except (urllib.error.URLError, ConnectionError, AssertionError):
-                pass
-            assert proc.poll() is None, (base / "prometheus.log").read_text()
-            assert time.monotonic() < deadline, (base / "prometheus.log").read_text()[-3000:]
-            time.sleep(0.5)
-        yield url
+        server.wait_scrapes("kfn-gateway")
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
-def query(url: str, expr: str) -> list[dict[str, Any]]:
-    status, body = request(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
-    answer = json.loads(body)
-    assert status == 200 and answer["status"] == "success", f"{expr}: {answer}"
-    return answer["data"]["result"]
+        server.stop()
 
 
 def panel_queries() -> list[tuple[str, str]]:
@@ -141,11 +88,6 @@ def test_every_panel_query_returns_data(prometheus, name, expr):
     while not query(prometheus, grafana_to_promql(expr)):
         assert time.monotonic() < deadline, f"{name}: no data for {expr}"
         time.sleep(1)
-
-
-def alert_exprs() -> list[tuple[str, str]]:
-    rules = yaml.safe_load(RULES.read_text())
-    return [(r["alert"], r["expr"]) for group in rules["groups"] for r in group["rules"]]
 
 
 @pytest.mark.parametrize("name, expr", alert_exprs(), ids=[n for n, _ in alert_exprs()])
