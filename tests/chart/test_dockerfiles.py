@@ -97,6 +97,16 @@ def test_runtime_images_run_as_the_uid_the_operator_gives_function_pods() -> Non
     assert "KFN_RUNTIME_KIND=provided" in provided
 
 
+def test_server_images_listen_on_every_address_at_their_default_port() -> None:
+    """What the image alone exposes agrees with the settings (the chart sets both again)."""
+    from kfn_gateway import settings as gateway_settings
+    for path, port in (("operator/Dockerfile", operator_settings.OperatorSettings.port),
+                       ("gateway/Dockerfile", gateway_settings.GatewaySettings.port)):
+        final = stages(parse((REPO / path).read_text()))[-1]
+        assert "KFN_HOST=0.0.0.0" in " ".join(a for i, a in final if i == "ENV"), path
+        assert [a for i, a in final if i == "EXPOSE"] == [str(port)], path
+
+
 def test_one_command_builds_every_image() -> None:
     makefile = (REPO / "Makefile").read_text()
     for path in IMAGES:
