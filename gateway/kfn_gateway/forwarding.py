@@ -7,17 +7,14 @@ call and the reading of the answer live here once.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from typing import Mapping
 
-import aiohttp
-from multidict import CIMultiDictProxy
-
 from kfn_gateway.outcomes import Kind, Outcome
+from kfn_gateway.upstream import Answer, Unreachable, Upstreams
 
-__all__ = ["INVOKE_PATH", "CONTEXT_HEADERS", "Answer", "post", "read", "failure"]
+__all__ = ["INVOKE_PATH", "CONTEXT_HEADERS", "Answer", "Unreachable", "Upstreams", "post", "read", "failure"]
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 
@@ -25,25 +22,17 @@ CONTEXT_HEADERS = ("X-Amz-Client-Context", "X-Amzn-Trace-Id")
 """What a caller may pass through to the function: the client context and the trace id."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-async def post(session: aiohttp.ClientSession, url: str, payload: bytes, request_id: str, timeout: float,
+async def post(upstreams: Upstreams, url: str, payload: bytes, request_id: str, timeout: float,
                log_tail: bool = False, context: Mapping[str, str] | None = None) -> Answer:
-    """POST the event; raises TimeoutError past ``timeout`` and aiohttp.ClientError if unreachable."""
-    headers = {"X-Kfn-Request-Id": request_id, "Content-Type": "application/json"}
+    """POST the event; raises TimeoutError past ``timeout`` and ``Unreachable`` if the replica fails first."""
+    headers = {"X-Kfn-Request-Id": request_id}
     if log_tail:
         headers["X-Kfn-Log-Type"] = "Tail"
-    for name in CONTEXT_HEADERS:
-        if context and name in context:
-            headers[name] = context[name]
-    async with session.post(url + INVOKE_PATH, data=payload, headers=headers,
-                            timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-        return Answer(resp.status, resp.headers, await resp.read())
+    if context:
+        for name in CONTEXT_HEADERS:
+            if name in context:
+                headers[name] = context[name]
+    return await upstreams.post(url, INVOKE_PATH, payload, headers, timeout)
 
 
 def read(answer: Answer, request_id: str, began: float, cold_start: bool) -> Outcome:

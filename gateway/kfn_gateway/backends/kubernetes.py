@@ -101,6 +101,7 @@ class KubernetesBackend:
         self.tasks = background.Tasks()
         self.watchers: list[Watcher] = []
         self.session: aiohttp.ClientSession | None = None
+        self.upstreams = forwarding.Upstreams()
         self.closing = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -129,6 +130,7 @@ class KubernetesBackend:
     async def close(self) -> None:
         self.closing = True
         await self.tasks.cancel()
+        self.upstreams.close()
         if self.session is not None:
             await self.session.close()
 
@@ -297,14 +299,14 @@ class KubernetesBackend:
         began = time.monotonic()
         limit = state.fn.spec.timeout_seconds + self.settings.forward_grace
         try:
-            answer = await forwarding.post(self.session, replica.url, payload, request_id, limit, log_tail, context)
+            answer = await forwarding.post(self.upstreams, replica.url, payload, request_id, limit, log_tail, context)
         except TimeoutError:
             # The runtime enforces the timeout itself; silence past it means the pod is stuck,
             # which its liveness probe deals with.
             return forwarding.failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
                                       f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds",
                                       began, cold_start)
-        except aiohttp.ClientError as exc:
+        except forwarding.Unreachable as exc:
             # The pod went away under us; stop routing there until its endpoint is ready again.
             state.remove(replica)
             return forwarding.failure(Kind.EXIT_ERROR, "Runtime.Unavailable", request_id,

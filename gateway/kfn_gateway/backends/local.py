@@ -164,6 +164,7 @@ class LocalBackend:
         self.metrics = metrics
         self.pool = WarmPool(settings.warm_pool_size, settings.worker_start_timeout)
         self.session: aiohttp.ClientSession | None = None
+        self.upstreams = forwarding.Upstreams()
         self.tasks = background.Tasks()
         self.workers: dict[str, set[Worker]] = {}
         self.closing = False
@@ -178,6 +179,7 @@ class LocalBackend:
         await self.tasks.cancel()
         workers = [w for ws in self.workers.values() for w in ws]
         await asyncio.gather(self.pool.close(), *(w.stop(self.settings.drain_timeout) for w in workers))
+        self.upstreams.close()
         if self.session is not None:
             await self.session.close()
 
@@ -295,7 +297,7 @@ class LocalBackend:
         limit = state.fn.spec.timeout_seconds + self.settings.forward_grace
         worker: Worker = replica.handle
         try:
-            answer = await forwarding.post(self.session, replica.url, payload, request_id, limit, log_tail, context)
+            answer = await forwarding.post(self.upstreams, replica.url, payload, request_id, limit, log_tail, context)
         except TimeoutError:
             # The runtime enforces the timeout itself; silence past it means it is stuck.
             logger.error("[%s] replica %s did not answer within %gs; stopping it", state.key, replica.id, limit)
@@ -304,7 +306,7 @@ class LocalBackend:
             return forwarding.failure(Kind.TIMEOUT, "Sandbox.Timedout", request_id,
                                       f"Task timed out after {state.fn.spec.timeout_seconds:.2f} seconds",
                                       began, cold_start)
-        except aiohttp.ClientError:
+        except forwarding.Unreachable:
             try:
                 await asyncio.wait_for(asyncio.shield(worker.exited), 1.0)
             except TimeoutError:
