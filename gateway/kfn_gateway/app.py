@@ -10,12 +10,11 @@ Chain for every request: ``errors`` middleware (maps every refusal to JSON) → 
 from __future__ import annotations
 
 import json
-import uuid
 
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import auth, events, invoke_api, middlewares, responses, sns, stats, webhooks
+from kfn_gateway import auth, events, invoke_api, middlewares, requestids, responses, sns, stats, webhooks
 from kfn_gateway.async_dispatch import AsyncDispatcher
 from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
@@ -35,7 +34,7 @@ URL_TRIGGER = "url"
 async def _invoke_http(request: web.Request, state: FunctionState, trigger: str) -> web.Response:
     auth.check(state, request.headers)
     body = await request.read()
-    request_id = str(uuid.uuid4())
+    request_id = requestids.new()
     raw_path = request.rel_url.raw_path
     req = events.HttpRequest(
         method=request.method, path=raw_path, query_string=request.rel_url.raw_query_string,

@@ -14,12 +14,11 @@ import base64
 import binascii
 import json
 import time
-import uuid
 
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import auth, bodies, forwarding
+from kfn_gateway import auth, bodies, forwarding, requestids
 from kfn_gateway.keys import DISPATCHER, INVOKER
 from kfn_gateway.outcomes import GatewayError, Kind
 from kfn_gateway.queueing import new_event
@@ -79,7 +78,7 @@ def _aws_error(status: int, error_type: str, message: str, headers: dict[str, st
 
 
 async def invoke(request: web.Request) -> web.Response:
-    request_id = str(uuid.uuid4())
+    request_id = requestids.new()
     try:
         return await _invoke(request, request_id)
     except GatewayError as exc:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Mapping, Protocol
 
 from kfn import scaling
-from kfn_gateway import dispatching, logs
+from kfn_gateway import dispatching, logs, requestids
 from kfn_gateway.dispatching import FunctionState, Replica
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import GatewayError, Outcome
@@ -61,7 +60,7 @@ class Invoker:
                      request_id: str | None = None, log_tail: bool = False,
                      context: Mapping[str, str] | None = None) -> Outcome:
         fn = state.fn
-        request_id = request_id or str(uuid.uuid4())
+        request_id = request_id or requestids.new()
         if not state.admit():
             self.metrics.throttles.labels(fn.namespace, fn.name).inc()
             raise GatewayError(429, "TooManyRequestsException", "Rate Exceeded.",

@@ -9,8 +9,9 @@ a lease, so an event whose worker died is claimed again: delivery is at least on
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Protocol, Sequence
+
+from kfn_gateway import requestids
 
 __all__ = ["AsyncEvent", "Queue", "new_event"]
 
@@ -34,7 +35,7 @@ class AsyncEvent:
 
 
 def new_event(function: str, trigger: str, payload: bytes, now: float, request_id: str | None = None) -> AsyncEvent:
-    return AsyncEvent(id=request_id or str(uuid.uuid4()), function=function, trigger=trigger, payload=payload,
+    return AsyncEvent(id=request_id or requestids.new(), function=function, trigger=trigger, payload=payload,
                       received_at=now, not_before=now)
 
 
