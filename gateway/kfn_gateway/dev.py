@@ -165,6 +165,7 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     pollers = sqs_source.start_pollers(
         manifest.triggers.values(), lambda triggers: EventRouter(triggers, states, dispatcher, invoker, metrics))
     try:
+        await backend.ready()  # listen once a first request is served fast, and say so only then
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
         await site.start()
         port = runner.addresses[0][1]

@@ -95,22 +95,31 @@ async def spawn_worker(timeout: float) -> Worker:
         os.close(write_fd)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
+    transport: asyncio.BaseTransport | None = None
     try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
         line = await asyncio.wait_for(reader.readline(), timeout)
         port = int(json.loads(line)["port"])
     except (TimeoutError, ValueError, KeyError, TypeError) as exc:
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
-        await proc.wait()
+        await _reap(proc)
         raise WorkerStartError(f"runtime worker did not start within {timeout:g}s "
                                f"(exit code {proc.returncode}): {exc!r}") from None
+    except BaseException:  # cancelled while it boots (kfn dev stopping): no orphan left behind
+        await asyncio.shield(_reap(proc))
+        raise
     finally:
-        transport.close()
+        if transport is not None:
+            transport.close()
     return Worker(proc, port)
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    await proc.wait()
 
 
 class WarmPool:
@@ -123,6 +132,24 @@ class WarmPool:
         self.filling = 0
         self.tasks = background.Tasks()
         self.closed = False
+        self.waiters: list[asyncio.Future[None]] = []
+        """Woken whenever a worker being started lands in ``idle`` or fails to start."""
+
+    def _changed(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _next_change(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        await waiter
+
+    async def ready(self) -> None:
+        """Until one idle worker is ready or none is being started (bounded by the start timeout)."""
+        while not self.idle and self.filling and not self.closed:
+            await self._next_change()
 
     def fill(self) -> None:
         while not self.closed and len(self.idle) + self.filling < self.size:
@@ -135,21 +162,27 @@ class WarmPool:
         except WorkerStartError as exc:
             logger.error("warm pool: %s", exc)
             return
+        else:
+            if self.closed:
+                await worker.stop(1.0)
+                return
+            self.idle.append(worker)
         finally:
             self.filling -= 1
-        if self.closed:
-            await worker.stop(1.0)
-            return
-        self.idle.append(worker)
+            self._changed()  # a worker landed, or will not: whoever waits for one looks again
 
     async def take(self) -> Worker:
-        """An idle worker if one is ready, else a new one started now. The caller refills the pool
-        (``fill``) once its cold start is done: a Python booting on the same cores would slow it."""
-        while self.idle:
-            worker = self.idle.pop()
-            if worker.alive:
-                return worker
-        return await spawn_worker(self.start_timeout)
+        """An idle worker if one is ready; else the next one the pool is already starting (sooner
+        than a new one, which would also compete with it for the CPUs); else a new one started now.
+        The caller refills the pool (``fill``) once its cold start is done."""
+        while True:
+            while self.idle:
+                worker = self.idle.pop()
+                if worker.alive:
+                    return worker
+            if not self.filling or self.closed:
+                return await spawn_worker(self.start_timeout)
+            await self._next_change()
 
     async def close(self) -> None:
         self.closed = True
@@ -173,6 +206,11 @@ class LocalBackend:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, force_close=False)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         self.pool.fill()
+
+    async def ready(self) -> None:
+        """Until the warm pool has a worker to give (or has given up starting one), so that the
+        first request after ``kfn dev`` prints its address is a fast cold start, not a Python boot."""
+        await self.pool.ready()
 
     async def close(self) -> None:
         self.closing = True
