@@ -22,8 +22,8 @@ def warm(data: dict[str, Any]) -> list[str]:
     s, rows = data["summary"], data["rows"]
     conns = data["args"]["connections"]
     out = [f"Warm path: wrk -t1, {data['args']['rounds']} alternating rounds of {data['args']['seconds']:g} s, "
-           "the round least disturbed by other processes shown; CPU in µs per request; other load in % of "
-           "one core.", "",
+           "shown: of the rounds least disturbed by other processes, the one with the median ratio (c10) or "
+           "added p50 (c1); CPU in µs per request; other load in % of one core.", "",
            "| run | rps | p50 ms | p99 ms | errors | gateway CPU (sys) | worker CPU | wrk CPU | other load "
            "| round | rps per round |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

@@ -14,7 +14,7 @@ import json
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import auth, events, invoke_api, middlewares, requestids, responses, sns, stats, webhooks
+from kfn_gateway import events, invoke_api, middlewares, requestids, responses, sns, stats, webhooks
 from kfn_gateway.async_dispatch import AsyncDispatcher
 from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
@@ -32,7 +32,7 @@ URL_TRIGGER = "url"
 
 
 async def _invoke_http(request: web.Request, state: FunctionState, trigger: str) -> web.Response:
-    auth.check(state, request.headers)
+    await request.app[INVOKER].authorize(state, request.headers)
     body = await request.read()
     request_id = requestids.new()
     raw_path = request.rel_url.raw_path

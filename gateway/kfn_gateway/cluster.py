@@ -46,6 +46,9 @@ class ClusterSettings:
     """Seconds one Kubernetes API call may take (``KFN_API_TIMEOUT``)."""
     watch_timeout: int = 300
     """Seconds after which the API server ends a watch and it is resumed (``KFN_WATCH_TIMEOUT``)."""
+    token_refresh: float = 10.0
+    """Seconds an ``auth: token`` Function's Secret is trusted before it is read again
+    (``KFN_TOKEN_REFRESH``): how long a rotated or revoked token takes to count."""
 
 
 def load_cluster_settings(env: Mapping[str, str]) -> ClusterSettings:
@@ -54,7 +57,8 @@ def load_cluster_settings(env: Mapping[str, str]) -> ClusterSettings:
         raise SettingsError(f"KFN_WATCH_NAMESPACE: {namespace!r} {problem}")
     values: dict[str, float] = {}
     for name, field, low, high in (("KFN_API_TIMEOUT", "api_timeout", 0.5, 300),
-                                   ("KFN_WATCH_TIMEOUT", "watch_timeout", 1, 3600)):
+                                   ("KFN_WATCH_TIMEOUT", "watch_timeout", 1, 3600),
+                                   ("KFN_TOKEN_REFRESH", "token_refresh", 0.1, 3600)):
         raw = env.get(name, "").strip()
         if not raw:
             continue
@@ -65,7 +69,8 @@ def load_cluster_settings(env: Mapping[str, str]) -> ClusterSettings:
         if not low <= values[field] <= high:
             raise SettingsError(f"{name}: must be between {low:g} and {high:g}, got {raw}")
     return ClusterSettings(namespace=namespace, api_timeout=values.get("api_timeout", ClusterSettings.api_timeout),
-                           watch_timeout=int(values.get("watch_timeout", ClusterSettings.watch_timeout)))
+                           watch_timeout=int(values.get("watch_timeout", ClusterSettings.watch_timeout)),
+                           token_refresh=values.get("token_refresh", ClusterSettings.token_refresh))
 
 
 @dataclasses.dataclass
@@ -95,7 +100,8 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             event_router.triggers = [t for t in triggers if t.spec.s3 is not None]
 
         backend = KubernetesBackend(settings, metrics, client, states, routes, namespace=cluster.namespace,
-                                    on_triggers=triggers_changed, on_function=added, on_forget=removed)
+                                    on_triggers=triggers_changed, on_function=added, on_forget=removed,
+                                    token_refresh=cluster.token_refresh)
         invoker = Invoker(settings, backend, metrics, states)
         queue = queue_engines.make_queue(settings, exclusive=False)
         dispatcher = AsyncDispatcher(

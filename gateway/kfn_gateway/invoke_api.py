@@ -18,7 +18,7 @@ import time
 from aiohttp import web
 
 from kfn import names
-from kfn_gateway import auth, bodies, forwarding, requestids
+from kfn_gateway import bodies, forwarding, requestids
 from kfn_gateway.keys import DISPATCHER, INVOKER
 from kfn_gateway.outcomes import GatewayError, Kind
 from kfn_gateway.queueing import new_event
@@ -100,7 +100,7 @@ async def _invoke(request: web.Request, request_id: str) -> web.Response:
     namespace, name = parse_function_name(request.match_info["name"], request.query.get("Qualifier"))
     invoker = request.app[INVOKER]
     state = invoker.state(namespace, name)
-    auth.check(state, request.headers)
+    await invoker.authorize(state, request.headers)
     common = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": "$LATEST"}
     if invocation_type == "DryRun":
         return web.Response(status=204, headers=common)

@@ -13,7 +13,7 @@ import time
 from typing import Mapping, Protocol
 
 from kfn import scaling
-from kfn_gateway import dispatching, logs, requestids
+from kfn_gateway import auth, dispatching, logs, requestids
 from kfn_gateway.dispatching import FunctionState, Replica
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import GatewayError, Outcome
@@ -32,6 +32,9 @@ class Backend(Protocol):
                       cold_start: bool, log_tail: bool = False, context: Mapping[str, str] | None = None) -> Outcome:
         """Run one invocation on ``replica``; every failure comes back as an Outcome."""
 
+    async def load_tokens(self, state: FunctionState) -> None:
+        """Make ``state.tokens`` current for an ``auth: token`` function (bounded; never raises)."""
+
 
 class Invoker:
     def __init__(self, settings: GatewaySettings, backend: Backend, metrics: Metrics,
@@ -46,6 +49,12 @@ class Invoker:
         if state is None:
             raise GatewayError(404, "ResourceNotFoundException", f"Function not found: {namespace}/{name}")
         return state
+
+    async def authorize(self, state: FunctionState, headers: Mapping[str, str]) -> None:
+        """Raise 401 unless the function is open or ``headers`` carry one of its current tokens."""
+        if state.fn.spec.auth.type == "token":
+            await self.backend.load_tokens(state)
+            auth.check(state, headers)
 
     def activate(self, state: FunctionState) -> None:
         """Scale up now for the load in flight, never down (the autoscaler does that)."""

@@ -181,6 +181,18 @@ async def test_the_chart_installs_serves_a_function_and_grants_exactly_what_is_c
                 return deployment["spec"]["replicas"] == 0
 
             await eventually(scaled_to_zero, timeout=20)
+            # auth: token: the gateway reads the Secret the Function names (refused here: no token).
+            await cluster.request("POST", f"/api/v1/namespaces/{FUNCTIONS_NS}/secrets", {
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "private-tokens"},
+                "data": {"t": "c2VjcmV0"}})
+            await cluster.request("POST", f"{base}/functions", function(
+                "private", auth={"type": "token", "secretName": "private-tokens"}))
+
+            async def refused() -> bool:
+                async with aiohttp.ClientSession() as session:
+                    async with session.post(f"{gw.url}/fn/{FUNCTIONS_NS}/private", data=b"{}") as resp:
+                        return resp.status == 401
+            await eventually(refused)
             async with aiohttp.ClientSession() as session:  # what the operator's ServiceMonitor scrapes
                 async with session.get(await operator_url + "/metrics") as resp:
                     text = await resp.text()

@@ -24,10 +24,10 @@ from tests.operator.conftest import OPERATOR_ENV, running_operator
 @contextlib.asynccontextmanager
 async def gateway(cluster: Cluster, state_dir: pathlib.Path,  # noqa: F811
                   **env: str) -> AsyncIterator[gateway_cluster.Gateway]:
-    settings = gateway_settings.load_settings({"KFN_PORT": "0", "KFN_ACTIVATION_TIMEOUT": "20",
-                                               "KFN_STATE_DIR": str(state_dir), **env})
+    env = {"KFN_PORT": "0", "KFN_ACTIVATION_TIMEOUT": "20", "KFN_STATE_DIR": str(state_dir), **env}
+    settings = gateway_settings.load_settings(env)
     state_dir.mkdir(parents=True, exist_ok=True)
-    async with gateway_cluster.running(settings, gateway_cluster.load_cluster_settings({}),
+    async with gateway_cluster.running(settings, gateway_cluster.load_cluster_settings(env),
                                        Configuration(host=cluster.url)) as gw:
         await gw.backend.synced()
         yield gw

@@ -50,3 +50,25 @@ def test_cluster_settings() -> None:
                        ({"KFN_WATCH_TIMEOUT": "0"}, "KFN_WATCH_TIMEOUT")):
         with pytest.raises(SettingsError, match=named):
             cluster.load_cluster_settings(env)
+
+
+def test_tokens_of_a_secret() -> None:
+    import base64
+
+    from kfn_gateway.backends.k8s_tokens import tokens_of
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+    secret = {"data": {"a": b64(b"one"), "b": b64(b" two\n"), "empty": "", "blank": b64(b"  "),
+                       "not-base64": "%%%", "binary": b64(b"\xff\xfe"), "none": None},
+              "stringData": {"c": "three", "n": 5}}
+    assert tokens_of(secret) == {"one", "two", "three"}
+    assert tokens_of({}) == frozenset() and tokens_of({"data": None}) == frozenset()
+
+
+def test_token_refresh_setting() -> None:
+    assert cluster.load_cluster_settings({}).token_refresh == 10.0
+    assert cluster.load_cluster_settings({"KFN_TOKEN_REFRESH": "0.5"}).token_refresh == 0.5
+    for raw in ("0", "soon", "7200"):
+        with pytest.raises(SettingsError, match="KFN_TOKEN_REFRESH"):
+            cluster.load_cluster_settings({"KFN_TOKEN_REFRESH": raw})

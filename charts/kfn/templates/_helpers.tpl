@@ -123,6 +123,11 @@ seccompProfile:
 - apiGroups: [apps]
   resources: [deployments/scale]
   verbs: [get, patch]
+# The Secrets auth: token Functions name, read by name only: no list or watch, so the gateway
+# cannot enumerate Secrets.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
 {{- end -}}
 
 {{/* extraEnv may not override what the chart sets: fail with the variable's name. */}}

@@ -27,6 +27,7 @@ import aiohttp
 from kfn import api
 from kfn_gateway import background, forwarding
 from kfn_gateway.backends.k8s_api import Api, ApiError
+from kfn_gateway.backends.k8s_tokens import TokenSecrets
 from kfn_gateway.backends.k8s_watching import Watcher
 from kfn_gateway.dispatching import FunctionState, Replica
 from kfn_gateway.metrics import Metrics
@@ -82,7 +83,7 @@ class KubernetesBackend:
                  routes: RouteTable, *, namespace: str | None = None,
                  on_triggers: Callable[[list[api.Trigger]], None] | None = None,
                  on_function: Callable[[FunctionState], None] | None = None,
-                 on_forget: Callable[[FunctionState], None] | None = None) -> None:
+                 on_forget: Callable[[FunctionState], None] | None = None, token_refresh: float = 10.0) -> None:
         self.settings = settings
         self.metrics = metrics
         self.api = client
@@ -102,6 +103,7 @@ class KubernetesBackend:
         self.watchers: list[Watcher] = []
         self.session: aiohttp.ClientSession | None = None
         self.upstreams = forwarding.Upstreams()
+        self.tokens = TokenSecrets(client, token_refresh)
         self.closing = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -170,8 +172,12 @@ class KubernetesBackend:
         state.fail_waiters(GatewayError(404, "ResourceNotFoundException", f"Function not found: {key} (deleted)"))
         self.metrics.forget(state.fn.namespace, state.fn.name)
         self.cold_since.pop(key, None)
+        self.tokens.forget(key)
         if self.on_forget is not None:
             self.on_forget(state)
+
+    async def load_tokens(self, state: FunctionState) -> None:
+        await self.tokens.load(state)
 
     # --- Triggers --------------------------------------------------------------------------
 

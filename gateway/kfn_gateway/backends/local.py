@@ -207,6 +207,9 @@ class LocalBackend:
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         self.pool.fill()
 
+    async def load_tokens(self, state: FunctionState) -> None:
+        """Nothing to do: ``kfn dev`` read every token from the directory's Secrets at start."""
+
     async def ready(self) -> None:
         """Until the warm pool has a worker to give (or has given up starting one), so that the
         first request after ``kfn dev`` prints its address is a fast cold start, not a Python boot."""
