@@ -22,9 +22,9 @@ from aiohttp import web
 
 from kfn import api, names
 from kfn_gateway import app as gateway_app
-from kfn_gateway import logs, queue_engines
+from kfn_gateway import logs, queue_engines, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
-from kfn_gateway.backends import k8s_api
+from kfn_gateway.backends import k8s_api, k8s_secrets
 from kfn_gateway.backends.kubernetes import KubernetesBackend
 from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
@@ -97,7 +97,9 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             dispatcher.remove_function(state.key)
 
         def triggers_changed(triggers: list[api.Trigger]) -> None:
-            event_router.triggers = [t for t in triggers if t.spec.s3 is not None]
+            # A Trigger with s3.source.sqs fires only for what its queue delivers, not for pushed notifications.
+            event_router.triggers = [t for t in triggers if t.spec.s3 is not None and t.spec.s3.source is None]
+            pollers.update(triggers)
 
         backend = KubernetesBackend(settings, metrics, client, states, routes, namespace=cluster.namespace,
                                     on_triggers=triggers_changed, on_function=added, on_forget=removed,
@@ -108,6 +110,8 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
             queue, invoker, metrics, states)
         event_router = EventRouter((), states, dispatcher, invoker, metrics)
+        pollers = sqs_source.PollerSet(lambda group: EventRouter(group, states, dispatcher, invoker, metrics),
+                                       k8s_secrets.sqs_clients(client, asyncio.get_running_loop(), cluster.api_timeout))
         application = gateway_app.build_app(settings=settings, invoker=invoker, metrics_=metrics, routes=routes,
                                             event_router=event_router, dispatcher=dispatcher)
         runner = web.AppRunner(application, access_log=None, handle_signals=False)
@@ -121,6 +125,7 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             host = settings.host if ":" not in settings.host else f"[{settings.host}]"
             yield Gateway(url=f"http://{host}:{runner.addresses[0][1]}", backend=backend, states=states)
         finally:
+            await pollers.close()
             await runner.cleanup()
             await dispatcher.stop()
             await backend.close()

@@ -162,8 +162,8 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     await backend.start()
     dispatcher.start()
     scaler = asyncio.get_running_loop().create_task(autoscaler.run())
-    pollers = sqs_source.start_pollers(
-        manifest.triggers.values(), lambda triggers: EventRouter(triggers, states, dispatcher, invoker, metrics))
+    pollers = sqs_source.PollerSet(lambda triggers: EventRouter(triggers, states, dispatcher, invoker, metrics))
+    pollers.update(manifest.triggers.values())
     try:
         await backend.ready()  # listen once a first request is served fast, and say so only then
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
@@ -187,7 +187,7 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
             logger.warning("KFN_S3_WEBHOOK_TOKEN is not set: /events/s3 refuses every notification")
         await stop.wait()
     finally:
-        await sqs_source.stop_pollers(pollers)
+        await pollers.close()
         scaler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await scaler

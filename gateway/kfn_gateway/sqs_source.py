@@ -20,13 +20,13 @@ import concurrent.futures
 import json
 import logging
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from kfn import api
 from kfn_gateway import s3events
 from kfn_gateway.event_routing import EventRouter
 
-__all__ = ["SqsPoller", "parse_message", "queue_key", "start_pollers", "stop_pollers"]
+__all__ = ["SqsPoller", "PollerSet", "ClientFactory", "parse_message", "queue_key", "boto3_client", "CREDENTIAL_KEYS"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +67,25 @@ def queue_key(source: api.SqsSource) -> QueueKey:
     return (source.queue_url, source.region, source.endpoint_url, source.credentials_secret)
 
 
-def boto3_client(source: api.SqsSource) -> Any:
-    """An SQS client with the process's AWS credentials (``kfn dev``: the AWS_* variables)."""
+CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+"""The keys of a ``credentialsSecret`` (the last one optional), named as the AWS variables are."""
+
+
+def boto3_client(source: api.SqsSource, credentials: Mapping[str, str] | None = None) -> Any:
+    """An SQS client with ``credentials`` (a ``credentialsSecret``'s keys), else the process's own
+    (``kfn dev``: the AWS_* variables; in a cluster: the pod's, e.g. IRSA)."""
     import boto3  # only gateways with an SQS source need it
     from botocore.config import Config
 
     config = Config(connect_timeout=5, read_timeout=WAIT_SECONDS + 10, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.session.Session().client("sqs", region_name=source.region, endpoint_url=source.endpoint_url,
-                                          config=config)
+    keys: dict[str, str] = {}
+    if credentials is not None:
+        keys = {"aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"]}
+        if credentials.get("AWS_SESSION_TOKEN"):
+            keys["aws_session_token"] = credentials["AWS_SESSION_TOKEN"]
+    return boto3.session.Session(**keys).client("sqs", region_name=source.region, endpoint_url=source.endpoint_url,
+                                                config=config)
 
 
 class SqsPoller:
@@ -114,14 +125,16 @@ class SqsPoller:
     def _run(self) -> None:
         client = None
         try:
-            client = self.client_factory(self.source)
-            logger.info("polling SQS queue %s", self.source.queue_url)
             delay = self.error_delay
             while not self._stopping.is_set():
                 try:
+                    if client is None:  # made here, retried: credentials may come later (a Secret created after)
+                        client = self.client_factory(self.source)
+                        logger.info("polling SQS queue %s", self.source.queue_url)
                     messages = self._receive(client)
                 except Exception as exc:  # noqa: BLE001 - the queue may come back; say why, wait, retry
-                    logger.warning("SQS %s: cannot receive: %s; retrying in %.0fs", self.source.queue_url, exc, delay)
+                    what = "cannot receive" if client is not None else "cannot make a client"
+                    logger.warning("SQS %s: %s: %s; retrying in %.0fs", self.source.queue_url, what, exc, delay)
                     self._stopping.wait(delay)
                     delay = min(delay * 2, 30.0)
                     continue
@@ -200,22 +213,51 @@ class SqsPoller:
             pass  # the loop is closed: nobody is waiting
 
 
-def start_pollers(triggers: Iterable[api.Trigger], make_router: Callable[[list[api.Trigger]], EventRouter],
-                  **options: Any) -> list[SqsPoller]:
-    """One started poller per distinct queue, delivering to a router of that queue's triggers only."""
-    by_queue: dict[QueueKey, list[api.Trigger]] = {}
-    sources: dict[QueueKey, api.SqsSource] = {}
+def _by_queue(triggers: Iterable[api.Trigger]) -> dict[tuple[QueueKey, str | None], tuple[api.SqsSource, list[api.Trigger]]]:
+    """The SQS-sourced Triggers grouped by the queue and credentials they read. Pure. A
+    ``credentialsSecret`` is a name in the Trigger's namespace, so it groups per namespace."""
+    groups: dict[tuple[QueueKey, str | None], tuple[api.SqsSource, list[api.Trigger]]] = {}
     for trigger in triggers:
         s3 = trigger.spec.s3
         if s3 is not None and s3.source is not None:
-            key = queue_key(s3.source.sqs)
-            by_queue.setdefault(key, []).append(trigger)
-            sources.setdefault(key, s3.source.sqs)
-    pollers = [SqsPoller(sources[key], make_router(group), **options) for key, group in by_queue.items()]
-    for poller in pollers:
-        poller.start()
-    return pollers
+            source = s3.source.sqs
+            key = (queue_key(source), trigger.namespace if source.credentials_secret else None)
+            groups.setdefault(key, (source, []))[1].append(trigger)
+    return groups
 
 
-async def stop_pollers(pollers: list[SqsPoller]) -> None:
-    await asyncio.gather(*(poller.stop() for poller in pollers))
+class PollerSet:
+    """One started poller per distinct queue of the current Triggers, each delivering to a router of
+    that queue's Triggers only; ``update`` starts, re-points and stops pollers as Triggers change
+    (``kfn dev`` calls it once, the cluster gateway on every Trigger event). ``clients`` gives, for
+    a Trigger's namespace, what makes its poller's SQS client (a ``credentialsSecret`` is read
+    there)."""
+
+    def __init__(self, make_router: Callable[[list[api.Trigger]], EventRouter],
+                 clients: Callable[[str], ClientFactory] | None = None, **options: Any) -> None:
+        self.make_router = make_router
+        self.clients = clients
+        self.options = options
+        self.pollers: dict[tuple[QueueKey, str | None], SqsPoller] = {}
+        self.stopping: set[asyncio.Task[None]] = set()
+
+    def update(self, triggers: Iterable[api.Trigger]) -> None:
+        groups = _by_queue(triggers)
+        for key in [k for k in self.pollers if k not in groups]:
+            task = asyncio.get_running_loop().create_task(self.pollers.pop(key).stop())
+            self.stopping.add(task)
+            task.add_done_callback(self.stopping.discard)
+        for key, (source, group) in groups.items():
+            poller = self.pollers.get(key)
+            if poller is None:
+                options = dict(self.options)
+                if self.clients is not None:
+                    options["client_factory"] = self.clients(group[0].namespace)
+                poller = self.pollers[key] = SqsPoller(source, self.make_router(group), **options)
+                poller.start()
+            else:
+                poller.router.triggers = [t for t in group if t.spec.s3 is not None]
+
+    async def close(self) -> None:
+        pollers, self.pollers = list(self.pollers.values()), {}
+        await asyncio.gather(*(poller.stop() for poller in pollers), *self.stopping)

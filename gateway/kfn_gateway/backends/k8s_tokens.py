@@ -12,12 +12,11 @@ does not lock callers out); with none, every request is refused, never let throu
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import time
 from typing import Any, Mapping
 
+from kfn_gateway.backends import k8s_secrets
 from kfn_gateway.backends.k8s_api import Api, ApiError
 from kfn_gateway.dispatching import FunctionState
 
@@ -27,19 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 def tokens_of(secret: Mapping[str, Any]) -> frozenset[str]:
-    """Every non-empty value of a Secret (``data`` base64-decoded, ``stringData`` as is). Pure;
-    a value that is not valid base64 or not UTF-8 text is no token."""
-    tokens = set()
-    for value in (secret.get("data") or {}).values():
-        try:
-            text = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, TypeError, ValueError):
-            continue
-        tokens.add(text.strip())
-    for value in (secret.get("stringData") or {}).values():
-        if isinstance(value, str):
-            tokens.add(value.strip())
-    return frozenset(t for t in tokens if t)
+    """Every non-empty value of a Secret, as text. Pure."""
+    return frozenset(v.strip() for v in k8s_secrets.values(secret).values() if v.strip())
 
 
 class TokenSecrets:
