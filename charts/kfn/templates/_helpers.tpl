@@ -123,8 +123,8 @@ seccompProfile:
 - apiGroups: [apps]
   resources: [deployments/scale]
   verbs: [get, patch]
-# The Secrets auth: token Functions name, read by name only: no list or watch, so the gateway
-# cannot enumerate Secrets.
+# The Secrets auth: token Functions and SQS sources (credentialsSecret) name, read by name only:
+# no list or watch, so the gateway cannot enumerate Secrets.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
