@@ -13,6 +13,8 @@ from typing import Any
 
 import boto3
 
+from tests import processes
+
 REGION = "us-east-1"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
 
@@ -47,10 +49,5 @@ class Moto:
                                      region_name=REGION).client(service, endpoint_url=self.url)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.stop(self.proc)
         self.log_file.close()

@@ -6,13 +6,14 @@ import contextlib
 import os
 import pathlib
 import re
-import signal
 import subprocess
 import sys
 import time
 from typing import Iterator
 
 import pytest
+
+from tests import processes
 
 FUNCTIONS = pathlib.Path(__file__).parent / "functions"
 BANNER = re.compile(r"kfn gateway on (http://\S+)")
@@ -46,15 +47,9 @@ class DevServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = processes.stop(self.proc, grace=20)
         self.log_file.close()
-        return self.proc.returncode
+        return code
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from kfn_operator import metrics, serving
+from tests import http_servers
 from tests.k8s.fixtures import Cluster
 from tests.k8s.waiting import eventually
 from tests.operator.conftest import OPERATOR_ENV, running_operator
@@ -87,13 +88,8 @@ async def fake_gateway(report: dict[str, Any]) -> AsyncIterator[str]:
         return web.json_response({"functions": report["functions"]})
     app = web.Application()
     app.router.add_get("/stats", stats)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with http_servers.serve(app) as url:
+        yield url
 
 
 async def test_autoscaler_decisions_and_stats_reads_are_counted(cluster: Cluster) -> None:

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import time
 
+from tests import processes
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -54,13 +56,8 @@ class NatsServer:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            processes.stop(self.proc)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

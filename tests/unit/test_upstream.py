@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from kfn_gateway import upstream
+from tests import http_servers
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -60,13 +61,8 @@ async def runtime_like() -> AsyncIterator[str]:
 
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post("/invoke", invoke)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with http_servers.serve(app) as url:
+        yield url
 
 
 async def test_answers_come_back_whole_and_connections_are_reused() -> None:
