@@ -9,8 +9,8 @@ Chain for every request: ``errors`` middleware (maps every refusal to JSON) → 
 
 from __future__ import annotations
 
-import json
 
+import orjson
 from aiohttp import web
 
 from kfn import names
@@ -40,7 +40,7 @@ async def _invoke_http(request: web.Request, state: FunctionState, trigger: str)
         method=request.method, path=raw_path, query_string=request.rel_url.raw_query_string,
         headers=request.headers.items(), body=body, source_ip=request.remote or "", host=request.host,
         protocol=f"HTTP/{request.version.major}.{request.version.minor}")
-    payload = json.dumps(events.url_event(req, request_id), separators=(",", ":")).encode()
+    payload = orjson.dumps(events.url_event(req, request_id))  # our own dict of str, int, bool: ~12× json.dumps
     outcome = await request.app[INVOKER].invoke(state, payload, trigger, request_id)
     resp = responses.url_response(outcome)
     headers = [*resp.headers, ("x-amzn-RequestId", request_id)]

@@ -94,6 +94,15 @@ async def test_cold_start_then_warm_with_function_url_event(dev):
     assert f"REPORT RequestId: {first['requestId']}\tDuration:" in dev.log()
 
 
+async def test_non_ascii_text_reaches_the_handler_intact(dev):
+    text = {"name": "Zoë ☃ 日本 \U0001F600", "quote": "\"\\\n\t"}
+    status, _, body = await call(dev, "/fn/default/hello/caf%C3%A9?q=%E2%98%83", text)
+    assert status == 200, body
+    got = json.loads(body)
+    assert json.loads(got["body"]) == text and got["isBase64Encoded"] is False
+    assert got["rawPath"] == "/fn/default/hello/caf%C3%A9" and got["query"] == {"q": "☃"}
+
+
 async def test_binary_body_and_trigger_route(dev):
     status, _, body = await call(dev, "/greet", data=b"\x00\xff\x10", headers={"Content-Type": "image/png"})
     assert status == 200
