@@ -7,6 +7,8 @@ not forgotten. A gateway that does not answer skips the decision: the autoscaler
 down on missing data. A decision to go down is taken on stats read after the scale was read, so a
 gateway's activator that has just scaled up (it counts the waiting request first) is never undone.
 A Function with ``spec.replicas`` (``kubectl scale function``) is held at that count instead.
+The gateway replicas are found by DNS before every read (the chart's headless Service resolves to
+the ready gateway pods), so scaling the gateway needs no operator restart.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import socket
 import time
 from typing import Any, Iterable, Mapping
 
@@ -27,7 +30,7 @@ from kfn_operator.functions import NotReady, parse
 from kfn_operator.metrics import Metrics
 from kfn_operator.settings import OperatorSettings
 
-__all__ = ["GatewayStats", "aggregate", "PeakWindows", "StatsReader", "register"]
+__all__ = ["GatewayStats", "aggregate", "stats_urls", "PeakWindows", "StatsReader", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,11 @@ def aggregate(reports: Iterable[Mapping[str, Any]]) -> dict[str, GatewayStats]:
                                       prev.peak_in_flight + int(entry.get("peakInFlight", 0)),
                                       min(ages) if ages else None)
     return total
+
+
+def stats_urls(addresses: Iterable[str], port: int) -> list[str]:
+    """The base URLs of the distinct ``addresses`` on ``port`` (IPv6 in brackets). Pure."""
+    return [f"http://[{a}]:{port}" if ":" in a else f"http://{a}:{port}" for a in sorted(set(addresses))]
 
 
 class PeakWindows:
@@ -83,7 +91,21 @@ class StatsReader:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.settings.stats_urls)
+        return bool(self.settings.stats_urls) or self.settings.stats_dns is not None
+
+    async def urls(self) -> list[str]:
+        """Every gateway replica to read: the static URLs and what the DNS name resolves to now.
+        Raises OSError when the name does not resolve (no data: decisions wait)."""
+        urls = list(self.settings.stats_urls)
+        if self.settings.stats_dns is not None:
+            host, port = self.settings.stats_dns
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+            except socket.gaierror:  # an IPv6-only cluster; never both: a dual-stack pod would count twice
+                infos = await loop.getaddrinfo(host, port, family=socket.AF_INET6, type=socket.SOCK_STREAM)
+            urls += stats_urls((str(info[4][0]) for info in infos), port)
+        return urls
 
     async def _fetch(self, url: str) -> Mapping[str, Any]:
         async with self.session.get(f"{url}/stats?reset=1",
@@ -99,9 +121,13 @@ class StatsReader:
                 return self.latest
             began = time.monotonic()
             try:
-                reports = await asyncio.gather(*(self._fetch(url) for url in self.settings.stats_urls))
+                urls = await self.urls()
+                if not urls:
+                    raise ValueError("no gateway replica to read")
+                reports = await asyncio.gather(*(self._fetch(url) for url in urls))
                 self.latest = aggregate(reports)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                self.metrics.gateways.set(len(urls))
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 logger.warning("cannot read the gateways' stats (%r); scaling decisions wait", exc)
                 self.latest = None
             self.read_at = began

@@ -60,6 +60,8 @@ class Metrics:
         self.stats_reads = prom.Counter(
             "kfn_operator_gateway_stats_reads", "Reads of every gateway's /stats, by outcome (ok or failed).",
             ["outcome"], registry=r)
+        self.gateways = prom.Gauge(
+            "kfn_operator_gateways", "Gateway replicas whose /stats the last successful read covered.", registry=r)
         self.stats_duration = prom.Histogram(
             "kfn_operator_gateway_stats_read_duration_seconds", "Time to read every gateway's /stats once.",
             buckets=STATS_BUCKETS, registry=r)

@@ -35,6 +35,11 @@ class OperatorSettings:
     """Base URLs of every gateway replica whose ``GET /stats`` feeds the autoscaler
     (``KFN_GATEWAY_STATS_URLS``, comma-separated); empty disables load-based scaling, so
     functions stay at ``minReplicas`` plus whatever the activators ask for."""
+    stats_dns: tuple[str, int] | None = None
+    """A DNS name and port whose addresses are the gateway replicas (``KFN_GATEWAY_STATS_DNS``,
+    ``host:port``; the chart gives the gateway's headless Service, which resolves to its ready
+    pods), resolved before every read, so replicas added or removed are read without a restart.
+    Read together with ``stats_urls``."""
     autoscale_interval: float = 2.0
     """Seconds between two autoscaler decisions for a function (``KFN_AUTOSCALE_INTERVAL``)."""
     stable_window: float = 30.0
@@ -73,6 +78,16 @@ def _host(raw: str) -> str:
     return raw
 
 
+def _host_port(name: str, raw: str) -> tuple[str, int] | None:
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/ @"):
+        raise SettingsError(f"{name}: {raw!r} is not host:port (a DNS name or an IP address, and a port)")
+    return host, int(port)
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
@@ -95,6 +110,7 @@ def load_settings(env: Mapping[str, str]) -> OperatorSettings:
         namespaces=namespaces,
         gateway_url=gateway_url,
         stats_urls=stats_urls,
+        stats_dns=_host_port("KFN_GATEWAY_STATS_DNS", env.get("KFN_GATEWAY_STATS_DNS", "").strip()),
         autoscale_interval=_number(env, "KFN_AUTOSCALE_INTERVAL", OperatorSettings.autoscale_interval, 0.1, 600),
         stable_window=_number(env, "KFN_STABLE_WINDOW", OperatorSettings.stable_window, 0, 3600),
         stats_timeout=_number(env, "KFN_STATS_TIMEOUT", OperatorSettings.stats_timeout, 0.1, 60),

@@ -140,7 +140,9 @@ async def test_the_chart_installs_serves_a_function_and_grants_exactly_what_is_c
         await gw.backend.synced()
         kubelet = await stack.enter_async_context(Kubelet(cluster, tmp_path / "pods"))
         oenv = env_of(rendered, "Deployment", "kfn-operator") | {
-            "KFN_GATEWAY_STATS_URLS": gw.url, "KFN_RETRY_DELAY": "0.2", "KFN_AUTOSCALE_INTERVAL": "0.3",
+            # The rendered name is the headless Service's; here "localhost" resolves to the gateway.
+            "KFN_GATEWAY_STATS_DNS": "localhost:" + gw.url.rsplit(":", 1)[1],
+            "KFN_RETRY_DELAY": "0.2", "KFN_AUTOSCALE_INTERVAL": "0.3",
             "KFN_STATUS_INTERVAL": "0.3", "KFN_STABLE_WINDOW": "0", "KFN_HOST": "127.0.0.1", "KFN_PORT": "0"}
         ready = asyncio.Event()
         operator_url: asyncio.Future[str] = asyncio.get_running_loop().create_future()

@@ -350,12 +350,13 @@ def test_settings_the_chart_gives_are_accepted_by_the_components(key: str) -> No
         assert cs.namespace == watched and os_.namespaces == (watched,)
         assert not {"ClusterRole", "ClusterRoleBinding"} & {o["kind"] for o in rendered.objects}
         assert {o["metadata"]["namespace"] for o in rendered.of_kind("Role") + rendered.of_kind("RoleBinding")} == {watched}
-    # One stats URL per gateway replica, each a pod of the StatefulSet on the gateway's port.
+    # The gateway replicas are found by resolving the headless Service of the gateway pods, whose
+    # DNS name returns the ready ones, on the gateway's port.
     statefulset = rendered.one("StatefulSet", "kfn-gateway")
-    replicas = statefulset["spec"]["replicas"]
-    assert os_.stats_urls == tuple(
-        f"http://kfn-gateway-{i}.{statefulset['spec']['serviceName']}.{NAMESPACE}.svc:{gs.port}" for i in range(replicas))
-    assert rendered.one("Service", statefulset["spec"]["serviceName"])["spec"]["clusterIP"] == "None"
+    headless = rendered.one("Service", statefulset["spec"]["serviceName"])
+    assert os_.stats_urls == () and os_.stats_dns == (f"{headless['metadata']['name']}.{NAMESPACE}.svc", gs.port)
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is False
+    assert _selects({"matchLabels": headless["spec"]["selector"]}, pods["kfn-gateway"]["metadata"]["labels"])
     assert os_.run_as_user == pods["kfn-gateway"]["spec"]["securityContext"]["runAsUser"]
     if not rendered.values["nats"]["enabled"] and rendered.values["nats"]["urlSecretName"]:
         [nats] = [e for e in gateway["env"] if e["name"] == "KFN_NATS_URL"]

@@ -40,3 +40,9 @@ def test_decisions() -> None:
     assert autoscaling.decide(function(minReplicas=2), idle, 0, replicas=2, now=100.0) == 2
     flood = autoscaling.GatewayStats(100, 100, 0.0)
     assert autoscaling.decide(fn, flood, 100, replicas=1, now=100.0) == 5  # maxReplicas
+
+
+def test_stats_urls_of_resolved_addresses() -> None:
+    assert autoscaling.stats_urls(["10.0.0.2", "10.0.0.1", "10.0.0.2", "fd00::5"], 8080) == [
+        "http://10.0.0.1:8080", "http://10.0.0.2:8080", "http://[fd00::5]:8080"]
+    assert autoscaling.stats_urls([], 8080) == []

@@ -96,7 +96,8 @@ async def test_autoscaler_decisions_and_stats_reads_are_counted(cluster: Cluster
     report: dict[str, Any] = {"functions": {"default/hello": {"inFlight": 3, "peakInFlight": 3,
                                                               "lastRequestAgeSeconds": 0.0}}}
     async with fake_gateway(report) as gateway:
-        env = OPERATOR_ENV | {"KFN_GATEWAY_STATS_URLS": gateway, "KFN_STABLE_WINDOW": "0"}
+        # Found by DNS, as the chart does it with the gateway's headless Service: "localhost" here.
+        env = OPERATOR_ENV | {"KFN_GATEWAY_STATS_DNS": "localhost:" + gateway.rsplit(":", 1)[1], "KFN_STABLE_WINDOW": "0"}
         async with running_operator(cluster, env) as op, aiohttp.ClientSession() as session:
             await cluster.request("POST", FN, function("hello", scaling={"maxReplicas": 5}))
 
@@ -105,6 +106,7 @@ async def test_autoscaler_decisions_and_stats_reads_are_counted(cluster: Cluster
                 s = await scrape(session, op.url)
                 assert value(s, "kfn_operator_autoscale_decisions_total", action="up") >= 1
                 assert value(s, "kfn_operator_gateway_stats_reads_total", outcome="ok") >= 1
+                assert value(s, "kfn_operator_gateways") == 1
                 return s
             s = await eventually(scaled_up)
             assert value(s, "kfn_operator_gateway_stats_read_duration_seconds_count") == sum(
@@ -118,6 +120,19 @@ async def test_autoscaler_decisions_and_stats_reads_are_counted(cluster: Cluster
                         and value(s, "kfn_operator_autoscale_decisions_total", action="skipped") >= 1)
             await eventually(failing)
             assert value(s, "kfn_operator_autoscale_decisions_total", action="down") == 0
+
+
+async def test_a_name_that_does_not_resolve_is_missing_data(cluster: Cluster) -> None:
+    env = OPERATOR_ENV | {"KFN_GATEWAY_STATS_DNS": "kfn-gateway-pods.nowhere.invalid:8080"}
+    async with running_operator(cluster, env) as op, aiohttp.ClientSession() as session:
+        await cluster.request("POST", FN, function("hello", scaling={"minReplicas": 1, "maxReplicas": 5}))
+
+        async def skipped() -> bool:
+            s = await scrape(session, op.url)
+            return (value(s, "kfn_operator_gateway_stats_reads_total", outcome="failed") >= 1
+                    and value(s, "kfn_operator_autoscale_decisions_total", action="skipped") >= 1)
+        await eventually(skipped)
+        assert (await cluster.get(f"{DEP}/fn-hello/scale"))["spec"]["replicas"] == 1  # untouched
 
 
 async def test_not_ready_until_kopf_has_started_and_bad_requests() -> None:
@@ -156,6 +171,7 @@ EXPECTED = {
     "kfn_operator_autoscale_decisions": ("counter", {"action"}),
     "kfn_operator_gateway_stats_reads": ("counter", {"outcome"}),
     "kfn_operator_gateway_stats_read_duration_seconds": ("histogram", set()),
+    "kfn_operator_gateways": ("gauge", set()),
 }
 
 

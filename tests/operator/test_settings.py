@@ -25,12 +25,21 @@ def test_values_are_parsed() -> None:
     assert config.stats_urls == ("http://10.0.0.1:8080", "http://10.0.0.2:8080")
     assert (config.autoscale_interval, config.run_as_user) == (0.5, 1000)
     assert (config.host, config.port) == ("0.0.0.0", 9100)
+    assert settings.load_settings({"KFN_GATEWAY_STATS_DNS": "kfn-gateway-pods.kfn-system.svc:8080"}).stats_dns == (
+        "kfn-gateway-pods.kfn-system.svc", 8080)
+    assert settings.load_settings({"KFN_GATEWAY_STATS_DNS": "[fd00::1]:81"}).stats_dns == ("fd00::1", 81)
+    assert settings.load_settings({}).stats_dns is None
 
 
 @pytest.mark.parametrize("env, named", [
     ({"KFN_NAMESPACES": "Bad_Name"}, "KFN_NAMESPACES"),
     ({"KFN_GATEWAY_URL": "ftp://x"}, "KFN_GATEWAY_URL"),
     ({"KFN_GATEWAY_STATS_URLS": "http://ok,nope"}, "KFN_GATEWAY_STATS_URLS"),
+    ({"KFN_GATEWAY_STATS_DNS": "kfn-gateway-pods"}, "KFN_GATEWAY_STATS_DNS"),
+    ({"KFN_GATEWAY_STATS_DNS": "pods:http"}, "KFN_GATEWAY_STATS_DNS"),
+    ({"KFN_GATEWAY_STATS_DNS": "pods:0"}, "KFN_GATEWAY_STATS_DNS"),
+    ({"KFN_GATEWAY_STATS_DNS": "http://pods:8080"}, "KFN_GATEWAY_STATS_DNS"),
+    ({"KFN_GATEWAY_STATS_DNS": ":8080"}, "KFN_GATEWAY_STATS_DNS"),
     ({"KFN_AUTOSCALE_INTERVAL": "0"}, "KFN_AUTOSCALE_INTERVAL"),
     ({"KFN_RETRY_DELAY": "soon"}, "KFN_RETRY_DELAY"),
     ({"KFN_RUN_AS_USER": "0"}, "KFN_RUN_AS_USER"),

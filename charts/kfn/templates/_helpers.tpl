@@ -78,15 +78,6 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* Each gateway replica's own base URL, for the operator's autoscaler (KFN_GATEWAY_STATS_URLS). */}}
-{{- define "kfn.gateway.statsUrls" -}}
-{{- $urls := list -}}
-{{- range $i := until (int .Values.gateway.replicas) -}}
-{{- $urls = append $urls (printf "http://%s-%d.%s.%s.svc:%d" (include "kfn.gateway.name" $) $i (include "kfn.gateway.podsService" $) $.Release.Namespace (int $.Values.gateway.port)) -}}
-{{- end -}}
-{{- join "," $urls -}}
-{{- end -}}
-
 {{/* The operator's and the gateway's RBAC rules, the same for a Role and a ClusterRole.
      tests/chart/test_rbac.py checks they are exactly what the code calls. */}}
 {{- define "kfn.operator.rules" -}}
