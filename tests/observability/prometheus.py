@@ -44,6 +44,25 @@ def query(url: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
+ALL_DASHBOARDS = sorted((ROOT / "charts" / "kfn" / "dashboards").glob("*.json"))
+
+
+def panel_queries(dashboards: list[pathlib.Path]) -> list[tuple[str, str]]:
+    """(dashboard/panel/refId, expression) of every target of every panel."""
+    out = []
+    for path in dashboards:
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel["targets"]:
+                out.append((f"{path.stem}/{panel['title']}/{target['refId']}", target["expr"]))
+    return out
+
+
+def grafana_to_promql(expr: str) -> str:
+    """What Grafana sends: template variables expanded (all namespaces and functions)."""
+    return (expr.replace("$__rate_interval", "1m").replace('=~"$namespace"', '=~".*"')
+            .replace('=~"$function"', '=~".*"'))
+
+
 def alert_exprs(group: str | None = None) -> list[tuple[str, str]]:
     rules = yaml.safe_load(RULES.read_text())
     return [(r["alert"], r["expr"]) for g in rules["groups"] if group in (None, g["name"]) for r in g["rules"]]
