@@ -80,10 +80,26 @@ def test_dockerfile_invariants(path: str) -> None:
         assert entrypoint == [script, *arguments]
     for stage in all_stages[:-1]:
         for instruction, text in stage:
-            if instruction == "RUN":
+            if instruction == "RUN" and "pip install" in text:
                 assert "requirements.lock" in text or "PIP_CONSTRAINT" in text, "installs are pinned by the lock"
                 assert "--only-binary=:all:" in text, "wheels only: no compiler is needed"
     assert not BUILD_TOOLS.search(" ".join(shlex.quote(a) for i, a in final if i in ("ENV", "ENTRYPOINT")))
+
+
+@pytest.mark.parametrize("path", sorted(IMAGES))
+def test_bytecode_is_compiled_in_the_build_after_the_last_python_is_added(path: str) -> None:
+    """The final stage cannot write .pyc (read-only root filesystem, PYTHONDONTWRITEBYTECODE), so an
+    image without them compiles every module at every start: ~0.4 s more per runtime cold start."""
+    all_stages = stages(parse((REPO / path).read_text()))
+    build = all_stages[-2]
+    compiles = [k for k, (i, a) in enumerate(build) if i == "RUN" and "-m compileall" in a
+                and "--invalidation-mode unchecked-hash" in a and "/opt/kfn" in a]
+    adds = [k for k, (i, a) in enumerate(build) if i in ("COPY", "ADD") or (i == "RUN" and "pip install" in a)]
+    assert compiles and compiles[-1] >= max(adds), "compile after the last module is installed or copied"
+    final = " ".join(a for i, a in all_stages[-1] if i == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in final
+    copies = [a for i, a in all_stages[-1] if i == "COPY"]
+    assert any("/opt/kfn /opt/kfn" in a for a in copies), "the compiled tree is what the final stage copies"
 
 
 def test_runtime_images_run_as_the_uid_the_operator_gives_function_pods() -> None:
