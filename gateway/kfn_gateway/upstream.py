@@ -26,10 +26,12 @@ from typing import Mapping
 import httptools
 from multidict import CIMultiDict
 
-__all__ = ["Answer", "Unreachable", "Upstreams", "MAX_ANSWER_BYTES", "MAX_IDLE", "IDLE_SECONDS"]
+__all__ = ["Answer", "Unreachable", "Upstreams", "MAX_ANSWER_BYTES", "MAX_HEADER_BYTES", "MAX_IDLE", "IDLE_SECONDS"]
 
 MAX_ANSWER_BYTES = 7 * 1024 * 1024
 """The runtime answers at most 6 MiB (plus its error envelope); more is a broken peer."""
+MAX_HEADER_BYTES = 64 * 1024
+"""The runtime's headers are a few hundred bytes (a log tail is 4 KiB in base64); more is a broken peer."""
 MAX_IDLE = 64
 IDLE_SECONDS = 30.0
 
@@ -46,7 +48,7 @@ class Answer:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; ``exchange`` sends a whole request and waits for the whole answer."""
+    """One keep-alive connection: ``send`` writes a whole request; the answer resolves its waiter."""
 
     def __init__(self, pool: _Pool) -> None:
         self.pool = pool
@@ -83,7 +85,15 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.size += len(name) + len(value)
+        if self.size > MAX_HEADER_BYTES:
+            self._fail(Unreachable(f"the replica's answer has more than {MAX_HEADER_BYTES} bytes of headers"))
+            self.close()
+            return
         self.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        self.size = 0  # from here on it counts the body
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)

@@ -200,6 +200,23 @@ async def test_an_oversized_answer_is_refused(monkeypatch: pytest.MonkeyPatch) -
     ups.close()
 
 
+async def test_endless_headers_are_refused() -> None:
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(5000):
+            writer.write(b"X-Filler-%d: %s\r\n" % (i, b"y" * 100))
+        writer.write(b"Content-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    ups = upstream.Upstreams()
+    async with raw_server(flood) as (url, _):
+        with pytest.raises(upstream.Unreachable, match="bytes of headers"):
+            await ups.post(url, "/invoke", b"{}", {}, 5)
+    ups.close()
+
+
 async def test_nobody_listening_names_the_address() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
