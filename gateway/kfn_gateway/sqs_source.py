@@ -135,6 +135,9 @@ class SqsPoller:
                 except Exception as exc:  # noqa: BLE001 - the queue may come back; say why, wait, retry
                     what = "cannot receive" if client is not None else "cannot make a client"
                     logger.warning("SQS %s: %s: %s; retrying in %.0fs", self.source.queue_url, what, exc, delay)
+                    if client is not None:  # made again next time: rotated credentials are read then
+                        client.close()
+                        client = None
                     self._stopping.wait(delay)
                     delay = min(delay * 2, 30.0)
                     continue

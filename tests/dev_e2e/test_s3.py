@@ -366,6 +366,47 @@ async def test_poller_leaves_unusable_messages_to_sqs_and_counts_them_once(moto,
         await queue.close()
 
 
+async def test_a_failed_receive_makes_a_new_client(moto, tmp_path):
+    """So that rotated credentials (a credentialsSecret changed in a cluster) are read again."""
+    sqs, url = await _queue(moto, "poller-rotate")
+    queue = SqliteQueue(tmp_path / "queue.sqlite3")
+    await queue.open()
+    made: list[str] = []
+
+    def factory(source: api.SqsSource) -> object:
+        made.append("client")
+        if len(made) == 1:  # the first credentials are wrong: this queue does not exist for them
+            return _BrokenReceive(moto.client("sqs"))
+        return moto.client("sqs")
+
+    poller = sqs_source.SqsPoller(api.SqsSource(queue_url=url, region=REGION, endpoint_url=moto.url),
+                                  _router(tmp_path, queue), client_factory=factory, wait_seconds=1, error_delay=0.1)
+    poller.start()
+    try:
+        await asyncio.to_thread(sqs.send_message, QueueUrl=url, MessageBody=S3_MESSAGE)
+        deadline = time.monotonic() + 15
+        while await queue.depth() == {}:
+            assert time.monotonic() < deadline, "the message never got through the second client"
+            await asyncio.sleep(0.1)
+        assert len(made) >= 2
+    finally:
+        await poller.stop()
+        await queue.close()
+
+
+class _BrokenReceive:
+    """A real SQS client whose receive fails as with revoked credentials."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+
+    def receive_message(self, **_: object) -> object:
+        raise RuntimeError("InvalidClientTokenId: the security token included in the request is invalid")
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[attr-defined]
+
+
 async def test_poller_stops_without_waiting_for_a_long_poll(moto, tmp_path):
     sqs, url = await _queue(moto, "poller-stop")
     queue = SqliteQueue(tmp_path / "queue.sqlite3")
