@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import pathlib
+import time
 
 import aiohttp
 import pytest
@@ -66,10 +67,11 @@ async def test_token_functions_in_a_cluster(cluster: Cluster, kubelet: Kubelet, 
                 await resp.read()
                 return resp.status
 
-        reads_before = secret_reads(cluster)
+        reads_before, began = secret_reads(cluster), time.monotonic()
         refused = await asyncio.gather(*(status("/fn/default/hello", t) for t in [None, "wrong", "S3CRET"] * 30))
         assert set(refused) == {401}
-        assert secret_reads(cluster) - reads_before <= 3  # one read per refresh (0.3 s), not one per request
+        # One read per refresh (0.3 s) at most, however slow the machine, not one per request (90).
+        assert secret_reads(cluster) - reads_before <= 2 + (time.monotonic() - began) / 0.3
         scale = await cluster.get("/apis/apps/v1/namespaces/default/deployments/fn-hello/scale")
         assert scale["spec"]["replicas"] == 0  # a refused request starts nothing
 
