@@ -121,7 +121,8 @@ class StatsReader:
                 return self.latest
             began = time.monotonic()
             try:
-                urls = await self.urls()
+                async with asyncio.timeout(self.settings.stats_timeout):  # a resolver that hangs is missing data
+                    urls = await self.urls()
                 if not urls:
                     raise ValueError("no gateway replica to read")
                 reports = await asyncio.gather(*(self._fetch(url) for url in urls))
