@@ -37,7 +37,7 @@ HTTP_PATH = re.compile(r"^/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+(?:/[A-Za-z0-9._~!$&'
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Paths the gateway serves itself; a Trigger may claim neither them nor a path below them
 # (matched on whole segments, as routes are: /metricsx is free).
-RESERVED_HTTP_PREFIXES = ("/fn/", "/events/", "/2015-03-31/", "/healthz", "/metrics", "/stats")
+RESERVED_HTTP_PREFIXES = ("/fn/", "/events/", "/2015-03-31/", "/healthz", "/readyz", "/metrics", "/stats")
 S3_EVENT = re.compile(r"^(s3:)?[A-Za-z]+(:[A-Za-z*]+)*$")
 # An http(s) URL without user, query or fragment: an SQS queue URL or an endpoint (moto, LocalStack).
 SERVICE_URL = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$")
@@ -300,7 +300,7 @@ class HttpTrigger(_Model):
             raise ValueError("must be an absolute URL path such as /hello (no '..', no empty segment)")
         if v == "/" or any(v == p.rstrip("/") or v.startswith(p.rstrip("/") + "/") for p in RESERVED_HTTP_PREFIXES):
             raise ValueError("is served by the gateway itself (/, /fn/, /events/, /2015-03-31/, "
-                             "/healthz, /metrics, /stats)")
+                             "/healthz, /readyz, /metrics, /stats)")
         return v
 
     @field_validator("methods", mode="before")

@@ -9,6 +9,8 @@ Chain for every request: ``errors`` middleware (maps every refusal to JSON) → 
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 import orjson
 from aiohttp import web
@@ -19,7 +21,7 @@ from kfn_gateway.async_dispatch import AsyncDispatcher
 from kfn_gateway.dispatching import FunctionState
 from kfn_gateway.event_routing import EventRouter
 from kfn_gateway.invoking import Invoker
-from kfn_gateway.keys import DISPATCHER, EVENTS, INVOKER, METRICS, ROUTES, SETTINGS
+from kfn_gateway.keys import DISPATCHER, EVENTS, INVOKER, METRICS, READY, ROUTES, SETTINGS
 from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import GatewayError
 from kfn_gateway.routing import RouteTable
@@ -72,7 +74,16 @@ async def trigger_route(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the event loop answers."""
     return web.json_response({"status": "ok", "functions": len(request.app[INVOKER].states)})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the gateway knows every Function and Trigger (in a cluster: its watches have
+    listed once), so it never answers 404 for a function that exists."""
+    if not request.app[READY]():
+        return web.json_response({"status": "starting"}, status=503)
+    return web.json_response({"status": "ready", "functions": len(request.app[INVOKER].states)})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -81,7 +92,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def build_app(*, settings: GatewaySettings, invoker: Invoker, metrics_: Metrics, routes: RouteTable,
-              event_router: EventRouter, dispatcher: AsyncDispatcher) -> web.Application:
+              event_router: EventRouter, dispatcher: AsyncDispatcher,
+              ready: Callable[[], bool] = lambda: True) -> web.Application:
     app = web.Application(client_max_size=SYNC_BODY_LIMIT, middlewares=[middlewares.errors])
     app[SETTINGS] = settings
     app[INVOKER] = invoker
@@ -89,7 +101,9 @@ def build_app(*, settings: GatewaySettings, invoker: Invoker, metrics_: Metrics,
     app[ROUTES] = routes
     app[EVENTS] = event_router
     app[DISPATCHER] = dispatcher
+    app[READY] = ready
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/stats", stats.handler(invoker))
     app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke_api.invoke)

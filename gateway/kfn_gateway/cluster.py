@@ -113,7 +113,8 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
         pollers = sqs_source.PollerSet(lambda group: EventRouter(group, states, dispatcher, invoker, metrics),
                                        k8s_secrets.sqs_clients(client, asyncio.get_running_loop(), cluster.api_timeout))
         application = gateway_app.build_app(settings=settings, invoker=invoker, metrics_=metrics, routes=routes,
-                                            event_router=event_router, dispatcher=dispatcher)
+                                            event_router=event_router, dispatcher=dispatcher,
+                                            ready=backend.is_synced)
         runner = web.AppRunner(application, access_log=None, handle_signals=False)
         await runner.setup()
         await queue.open()

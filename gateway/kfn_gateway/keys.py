@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from aiohttp import web
 
 from kfn_gateway.async_dispatch import AsyncDispatcher
@@ -11,7 +13,7 @@ from kfn_gateway.metrics import Metrics
 from kfn_gateway.routing import RouteTable
 from kfn_gateway.settings import GatewaySettings
 
-__all__ = ["INVOKER", "METRICS", "ROUTES", "SETTINGS", "EVENTS", "DISPATCHER"]
+__all__ = ["INVOKER", "METRICS", "ROUTES", "SETTINGS", "EVENTS", "DISPATCHER", "READY"]
 
 INVOKER = web.AppKey("invoker", Invoker)
 METRICS = web.AppKey("metrics", Metrics)
@@ -19,3 +21,5 @@ ROUTES = web.AppKey("routes", RouteTable)
 SETTINGS = web.AppKey("settings", GatewaySettings)
 EVENTS = web.AppKey("events", EventRouter)
 DISPATCHER = web.AppKey("dispatcher", AsyncDispatcher)
+READY: web.AppKey[Callable[[], bool]] = web.AppKey("ready")
+"""Whether the gateway may take traffic (``/readyz``)."""

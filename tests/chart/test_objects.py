@@ -333,8 +333,8 @@ def test_settings_the_chart_gives_are_accepted_by_the_components(key: str) -> No
     os_ = operator_settings.load_settings(_env(operator))
     [port] = gateway["ports"]
     assert gs.port == port["containerPort"] and gs.host == "0.0.0.0" and gs.queue == "nats"
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert gateway[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}  # watches listed
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     [port] = operator["ports"]
     assert (os_.port, os_.host, port["name"]) == (port["containerPort"], "0.0.0.0", "http")
     assert operator["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}

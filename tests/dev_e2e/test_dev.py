@@ -231,3 +231,5 @@ async def test_worker_killed_mid_request_gets_a_clear_error(dev):
 async def test_healthz(dev):
     status, _, body = await call(dev, "/healthz", method="GET")
     assert status == 200 and json.loads(body)["status"] == "ok"
+    status, _, body = await call(dev, "/readyz", method="GET")  # kfn dev listens once it can serve
+    assert status == 200 and json.loads(body)["status"] == "ready"

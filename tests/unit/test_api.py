@@ -378,14 +378,14 @@ def test_auth():
 
 
 @pytest.mark.parametrize("path", ["/hello", "/hello/", "/a/b/c", "/a-b_c.d~e", "/v1/items:batch", "/@me",
-                                  "/fnord", "/eventsx", "/metricsx/y", "/healthzx", "/statistics", "/a/.../b", "/a/..b", "/a/./b"])
+                                  "/fnord", "/eventsx", "/metricsx/y", "/healthzx", "/readyzz", "/statistics", "/a/.../b", "/a/..b", "/a/./b"])
 def test_http_paths(path):
     assert api.parse_trigger(trigger({"http": {"path": path}})).spec.http.path == path
 
 
 PATH_MESSAGE = "must be an absolute URL path such as /hello (no '..', no empty segment)"
-RESERVED_MESSAGE = ("is served by the gateway itself (/, /fn/, /events/, /2015-03-31/, /healthz, /metrics, "
-                    "/stats)")
+RESERVED_MESSAGE = ("is served by the gateway itself (/, /fn/, /events/, /2015-03-31/, /healthz, /readyz, "
+                    "/metrics, /stats)")
 
 
 @pytest.mark.parametrize("path, message", [
@@ -405,6 +405,8 @@ RESERVED_MESSAGE = ("is served by the gateway itself (/, /fn/, /events/, /2015-0
     ("/events/s3", RESERVED_MESSAGE),
     ("/2015-03-31/functions/x/invocations", RESERVED_MESSAGE),
     ("/healthz", RESERVED_MESSAGE),
+    ("/readyz", RESERVED_MESSAGE),
+    ("/readyz/x", RESERVED_MESSAGE),
     ("/metrics", RESERVED_MESSAGE),
     ("/stats/", RESERVED_MESSAGE),
     ("", "must not be empty"),

@@ -149,7 +149,7 @@ def test_every_error_of_every_object_is_listed(tmp_path):
         f"{tmp_path / 'b.yaml'}: Trigger/Bad: metadata.name: must be a DNS-1123 label: lower-case letters, "
         "digits and '-', starting and ending with a letter or digit",
         f"{tmp_path / 'b.yaml'}: Trigger/Bad: spec.http.path: is served by the gateway itself (/, /fn/, "
-        "/events/, /2015-03-31/, /healthz, /metrics, /stats)",
+        "/events/, /2015-03-31/, /healthz, /readyz, /metrics, /stats)",
     ]
 
 

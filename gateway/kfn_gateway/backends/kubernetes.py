@@ -129,6 +129,10 @@ class KubernetesBackend:
         """Wait until every watch has listed once (readiness of a new gateway replica)."""
         await asyncio.gather(*(w.synced.wait() for w in self.watchers))
 
+    def is_synced(self) -> bool:
+        """Every watch has listed once: the gateway knows every Function, Trigger and endpoint."""
+        return bool(self.watchers) and all(w.synced.is_set() for w in self.watchers)
+
     async def close(self) -> None:
         self.closing = True
         await self.tasks.cancel()
