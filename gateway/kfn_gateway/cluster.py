@@ -46,6 +46,10 @@ class ClusterSettings:
     """Seconds one Kubernetes API call may take (``KFN_API_TIMEOUT``)."""
     watch_timeout: int = 300
     """Seconds after which the API server ends a watch and it is resumed (``KFN_WATCH_TIMEOUT``)."""
+    shutdown_delay: float = 5.0
+    """Seconds a stopping gateway (SIGTERM) keeps serving with ``/readyz`` at 503 before it stops
+    listening (``KFN_SHUTDOWN_DELAY``): Kubernetes takes it out of the Service's endpoints meanwhile,
+    so a rolling update refuses no request. In-flight requests then get aiohttp's drain time."""
     token_refresh: float = 10.0
     """Seconds an ``auth: token`` Function's Secret is trusted before it is read again
     (``KFN_TOKEN_REFRESH``): how long a rotated or revoked token takes to count."""
@@ -58,7 +62,8 @@ def load_cluster_settings(env: Mapping[str, str]) -> ClusterSettings:
     values: dict[str, float] = {}
     for name, field, low, high in (("KFN_API_TIMEOUT", "api_timeout", 0.5, 300),
                                    ("KFN_WATCH_TIMEOUT", "watch_timeout", 1, 3600),
-                                   ("KFN_TOKEN_REFRESH", "token_refresh", 0.1, 3600)):
+                                   ("KFN_TOKEN_REFRESH", "token_refresh", 0.1, 3600),
+                                   ("KFN_SHUTDOWN_DELAY", "shutdown_delay", 0, 120)):
         raw = env.get(name, "").strip()
         if not raw:
             continue
@@ -70,7 +75,8 @@ def load_cluster_settings(env: Mapping[str, str]) -> ClusterSettings:
             raise SettingsError(f"{name}: must be between {low:g} and {high:g}, got {raw}")
     return ClusterSettings(namespace=namespace, api_timeout=values.get("api_timeout", ClusterSettings.api_timeout),
                            watch_timeout=int(values.get("watch_timeout", ClusterSettings.watch_timeout)),
-                           token_refresh=values.get("token_refresh", ClusterSettings.token_refresh))
+                           token_refresh=values.get("token_refresh", ClusterSettings.token_refresh),
+                           shutdown_delay=values.get("shutdown_delay", ClusterSettings.shutdown_delay))
 
 
 @dataclasses.dataclass
@@ -78,6 +84,8 @@ class Gateway:
     url: str
     backend: KubernetesBackend
     states: dict[str, FunctionState]
+    draining: asyncio.Event
+    """Set when the gateway is stopping: ``/readyz`` answers 503 from then on."""
 
 
 @contextlib.asynccontextmanager
@@ -110,11 +118,12 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
             queue, invoker, metrics, states)
         event_router = EventRouter((), states, dispatcher, invoker, metrics)
+        draining = asyncio.Event()
         pollers = sqs_source.PollerSet(lambda group: EventRouter(group, states, dispatcher, invoker, metrics),
                                        k8s_secrets.sqs_clients(client, asyncio.get_running_loop(), cluster.api_timeout))
         application = gateway_app.build_app(settings=settings, invoker=invoker, metrics_=metrics, routes=routes,
                                             event_router=event_router, dispatcher=dispatcher,
-                                            ready=backend.is_synced)
+                                            ready=lambda: backend.is_synced() and not draining.is_set())
         runner = web.AppRunner(application, access_log=None, handle_signals=False)
         await runner.setup()
         await queue.open()
@@ -124,7 +133,8 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
             await site.start()
             host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-            yield Gateway(url=f"http://{host}:{runner.addresses[0][1]}", backend=backend, states=states)
+            yield Gateway(url=f"http://{host}:{runner.addresses[0][1]}", backend=backend, states=states,
+                          draining=draining)
         finally:
             await pollers.close()
             await runner.cleanup()
@@ -139,6 +149,9 @@ async def serve(settings: GatewaySettings, cluster: ClusterSettings, configurati
         scope = f"namespace {cluster.namespace}" if cluster.namespace else "all namespaces"
         print(f"kfn gateway on {gateway.url} (kubernetes backend, {scope}, API {configuration.host})", flush=True)
         await stop.wait()
+        gateway.draining.set()
+        logger.info("stopping: not ready, still serving for %gs (KFN_SHUTDOWN_DELAY)", cluster.shutdown_delay)
+        await asyncio.sleep(cluster.shutdown_delay)
 
 
 def main(settings: GatewaySettings, cluster: ClusterSettings, *, kubeconfig: str | None, context: str | None,

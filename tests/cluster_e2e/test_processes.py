@@ -69,7 +69,8 @@ async def kfn(cluster: Cluster, tmp_path: pathlib.Path) -> AsyncIterator[object]
 async def test_operator_and_gateway_commands(cluster: Cluster, kfn: object, tmp_path: pathlib.Path) -> None:
     start = kfn  # type: ignore[assignment]
     gateway = await start("gateway", "--backend", "kubernetes", "--port", "0",  # type: ignore[operator]
-                          KFN_ACTIVATION_TIMEOUT="1", KFN_STATE_DIR=str(tmp_path / "state"))
+                          KFN_ACTIVATION_TIMEOUT="1", KFN_STATE_DIR=str(tmp_path / "state"),
+                          KFN_SHUTDOWN_DELAY="2")
     operator = await start("operator", KFN_RETRY_DELAY="0.2", KFN_PORT="0")  # type: ignore[operator]
     await cluster.request("POST", FN, {"apiVersion": "kfn.dev/v1alpha1", "kind": "Function",
                                        "metadata": {"name": "hello"},
@@ -106,6 +107,21 @@ async def test_operator_and_gateway_commands(cluster: Cluster, kfn: object, tmp_
         body = await resp.json()
     assert resp.status == 503 and "no ready replica" in body["errorMessage"], body
     assert (await cluster.get("/apis/apps/v1/namespaces/default/deployments/fn-hello/scale"))["spec"]["replicas"] >= 1
+
+    # SIGTERM: not ready at once, still serving for KFN_SHUTDOWN_DELAY (endpoints are removed
+    # meanwhile in a cluster), then a clean exit.
+    async with cluster.session.get(f"{url}/readyz") as resp:
+        assert resp.status == 200
+    gateway.proc.send_signal(signal.SIGTERM)
+
+    async def draining() -> bool:
+        async with cluster.session.get(f"{url}/readyz") as resp:
+            return resp.status == 503
+    await eventually(draining, timeout=5)
+    async with cluster.session.get(f"{url}/stats") as resp:
+        assert resp.status == 200  # still serving
+    assert await asyncio.wait_for(gateway.proc.wait(), 15) == 0
+    assert "not ready, still serving for 2s" in gateway.output()
 
 
 @pytest.mark.e2e

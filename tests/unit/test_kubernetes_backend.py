@@ -66,6 +66,14 @@ def test_tokens_of_a_secret() -> None:
     assert tokens_of({}) == frozenset() and tokens_of({"data": None}) == frozenset()
 
 
+def test_shutdown_delay_setting() -> None:
+    assert cluster.load_cluster_settings({}).shutdown_delay == 5.0
+    assert cluster.load_cluster_settings({"KFN_SHUTDOWN_DELAY": "0"}).shutdown_delay == 0.0
+    for raw in ("-1", "later", "121"):
+        with pytest.raises(SettingsError, match="KFN_SHUTDOWN_DELAY"):
+            cluster.load_cluster_settings({"KFN_SHUTDOWN_DELAY": raw})
+
+
 def test_token_refresh_setting() -> None:
     assert cluster.load_cluster_settings({}).token_refresh == 10.0
     assert cluster.load_cluster_settings({"KFN_TOKEN_REFRESH": "0.5"}).token_refresh == 0.5
