@@ -66,17 +66,14 @@ def test_tokens_of_a_secret() -> None:
     assert tokens_of({}) == frozenset() and tokens_of({"data": None}) == frozenset()
 
 
-def test_shutdown_delay_setting() -> None:
-    assert cluster.load_cluster_settings({}).shutdown_delay == 5.0
-    assert cluster.load_cluster_settings({"KFN_SHUTDOWN_DELAY": "0"}).shutdown_delay == 0.0
-    for raw in ("-1", "later", "121"):
-        with pytest.raises(SettingsError, match="KFN_SHUTDOWN_DELAY"):
-            cluster.load_cluster_settings({"KFN_SHUTDOWN_DELAY": raw})
-
-
-def test_token_refresh_setting() -> None:
-    assert cluster.load_cluster_settings({}).token_refresh == 10.0
-    assert cluster.load_cluster_settings({"KFN_TOKEN_REFRESH": "0.5"}).token_refresh == 0.5
-    for raw in ("0", "soon", "7200"):
-        with pytest.raises(SettingsError, match="KFN_TOKEN_REFRESH"):
-            cluster.load_cluster_settings({"KFN_TOKEN_REFRESH": raw})
+@pytest.mark.parametrize("variable, field, default, good, bad", [
+    ("KFN_SHUTDOWN_DELAY", "shutdown_delay", 5.0, ("0", 0.0), ("-1", "later", "121")),
+    ("KFN_TOKEN_REFRESH", "token_refresh", 10.0, ("0.5", 0.5), ("0", "soon", "7200")),
+])
+def test_cluster_durations(variable: str, field: str, default: float, good: tuple[str, float],
+                           bad: tuple[str, ...]) -> None:
+    assert getattr(cluster.load_cluster_settings({}), field) == default
+    assert getattr(cluster.load_cluster_settings({variable: good[0]}), field) == good[1]
+    for raw in bad:
+        with pytest.raises(SettingsError, match=variable):
+            cluster.load_cluster_settings({variable: raw})
