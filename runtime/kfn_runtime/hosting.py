@@ -32,6 +32,8 @@ class Host:
         self.invoker: invoking.Invoker | relaying.Relay | None = None
         """Set once a load has finished, whether the function initialised or not."""
         self.draining = False
+        self.memory_limit_bytes: int | None = None
+        """The loaded function's ``memoryMiB`` in bytes, from the start of its init (``memory.MemoryWatch``)."""
         self.counters = metrics.Metrics()
         self._environ = environ
         self._out = out
@@ -46,6 +48,7 @@ class Host:
         if self._loading or self.invoker is not None:
             raise AlreadyLoaded(self._describe())
         self._loading = True
+        self.memory_limit_bytes = cfg.memory_mib * 1024 * 1024
         identity = context.identify(cfg)
         if cfg.runtime == config.PROVIDED:
             return await self._start_provided(cfg, identity)

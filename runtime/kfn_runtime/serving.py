@@ -12,7 +12,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from kfn_runtime import errors, hosting, server, settings
+from kfn_runtime import errors, hosting, memory, server, settings
 
 __all__ = ["serve"]
 
@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 async def serve(cfg: settings.Settings, *, environ: MutableMapping[str, str], out: TextIO) -> hosting.Host:
     """Serve until SIGTERM or SIGINT, then drain; returns the host so the caller can see what is left."""
     host = hosting.Host(environ=environ, out=out)
+    watch = memory.MemoryWatch(lambda: host.memory_limit_bytes) if cfg.memory_watch else None
+    if watch is not None:
+        watch.start()
     if cfg.ready_fd is not None:
         # A bootstrap started before the announcement must not hold the pipe open: uvloop does
         # not close a child's inherited descriptors (close_fds).
@@ -50,6 +53,8 @@ async def serve(cfg: settings.Settings, *, environ: MutableMapping[str, str], ou
     finally:
         if watcher is not None:
             watcher.cancel()
+        if watch is not None:
+            watch.stop()
         await runner.cleanup()
         await host.close()
     return host

@@ -36,6 +36,9 @@ class Settings:
     ``AWS_LAMBDA_FUNCTION_VERSION``, and ``KFN_RUNTIME_KIND``: ``python`` (the default) imports the
     handler; ``provided`` (or a ``provided.al2023``-style runtime name) starts
     ``$LAMBDA_TASK_ROOT/bootstrap`` and serves it the Lambda Runtime API."""
+    memory_watch: bool = False
+    """Kill the process once it uses more than the function's ``memoryMiB`` (``KFN_MEMORY_WATCH``):
+    ``kfn dev`` sets it, where no container limit does that."""
     parent_pid: int | None = None
     """Exit when this process is no longer our parent (``KFN_PARENT_PID``): a worker of ``kfn dev``
     must not outlive a gateway that was killed without the chance to stop it."""
@@ -57,6 +60,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if env.get("KFN_PARENT_PID", "").strip():
         parent_pid = config.integer(_int(env, "KFN_PARENT_PID", 0), "KFN_PARENT_PID", (1, 1 << 30))
     return Settings(
+        memory_watch=_flag(env, "KFN_MEMORY_WATCH"),
         parent_pid=parent_pid,
         host=config.string(env.get("KFN_RUNTIME_HOST", "0.0.0.0"), "KFN_RUNTIME_HOST"),
         port=config.integer(_int(env, "KFN_RUNTIME_PORT", 8080), "KFN_RUNTIME_PORT", (0, 65535)),

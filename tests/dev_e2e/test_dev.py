@@ -228,6 +228,18 @@ async def test_worker_killed_mid_request_gets_a_clear_error(dev):
     assert status == 200 and json.loads(body)["pid"] != pid
 
 
+async def test_a_function_over_its_memory_is_killed_as_lambda_would(dev):
+    status, _, body = await call(dev, "/fn/default/hungry", {"mib": 16})
+    assert status == 200 and json.loads(body) == {"mib": 16, "limit": 128}, body
+    status, _, body = await call(dev, "/fn/default/hungry", {"mib": 300, "hold": 2})
+    error = json.loads(body)
+    assert status == 502 and error["errorType"] == "Runtime.ExitError", body
+    assert "Runtime exited with error: signal: killed" in error["errorMessage"]
+    assert "more than its memoryMiB (128): killed" in dev.log()
+    status, _, body = await call(dev, "/fn/default/hungry", {"mib": 16})  # a fresh replica serves again
+    assert status == 200, body
+
+
 async def test_healthz(dev):
     status, _, body = await call(dev, "/healthz", method="GET")
     assert status == 200 and json.loads(body)["status"] == "ok"

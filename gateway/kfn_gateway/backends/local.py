@@ -85,7 +85,7 @@ async def spawn_worker(timeout: float) -> Worker:
     """Start a generic (pool-mode) runtime and wait until it listens."""
     read_fd, write_fd = os.pipe()
     env = _worker_env({"KFN_POOL": "1", "KFN_RUNTIME_HOST": "127.0.0.1", "KFN_RUNTIME_PORT": "0",
-                       "KFN_READY_FD": str(write_fd), "KFN_PARENT_PID": str(os.getpid()),
+                       "KFN_READY_FD": str(write_fd), "KFN_PARENT_PID": str(os.getpid()), "KFN_MEMORY_WATCH": "1",
                        "PYTHONUNBUFFERED": "1"})
     try:
         proc = await asyncio.create_subprocess_exec(

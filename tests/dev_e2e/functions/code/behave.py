@@ -35,3 +35,13 @@ async def async_hello(event, context):
     await asyncio.sleep(0.01)
     return {"statusCode": 201, "headers": {"X-Color": os.environ.get("COLOR", "")}, "body": "made",
             "cookies": ["flavour=async"]}
+
+
+def allocate(event, context):
+    """Holds ``mib`` MiB for ``hold`` seconds (touched, so it is resident), then reports its memory."""
+    body = _body(event)
+    block = bytearray(int(body.get("mib", 1)) * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(float(body.get("hold", 0.2)))
+    return {"mib": len(block) // (1024 * 1024), "limit": context.memory_limit_in_mb}
