@@ -15,16 +15,20 @@ from kfn import manifests, names
 __all__ = ["main"]
 
 
+def _gateway_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment with the command line's --host, --port and --log-format laid over it."""
+    env = dict(os.environ)
+    for option, variable in (("host", "KFN_HOST"), ("port", "KFN_PORT"), ("log_format", "KFN_LOG_FORMAT")):
+        value = getattr(args, option, None)
+        if value is not None:
+            env[variable] = str(value)
+    return env
+
+
 def _dev(args: argparse.Namespace) -> int:
     from kfn_gateway import dev, settings
 
-    env = dict(os.environ)
-    if args.host is not None:
-        env["KFN_HOST"] = args.host
-    if args.port is not None:
-        env["KFN_PORT"] = str(args.port)
-    if args.log_format is not None:
-        env["KFN_LOG_FORMAT"] = args.log_format
+    env = _gateway_env(args)
     try:
         gateway_settings = settings.load_settings(env)
     except settings.SettingsError as exc:
@@ -106,11 +110,7 @@ def _operator(args: argparse.Namespace) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     from kfn_gateway import cluster, settings
 
-    env = dict(os.environ)
-    if args.host is not None:
-        env["KFN_HOST"] = args.host
-    if args.port is not None:
-        env["KFN_PORT"] = str(args.port)
+    env = _gateway_env(args)
     try:
         gateway_settings = settings.load_settings(env)
         cluster_settings = cluster.load_cluster_settings(env)
