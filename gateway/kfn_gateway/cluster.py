@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import signal
 import sys
 from typing import AsyncIterator, Mapping
 
@@ -22,7 +21,7 @@ from aiohttp import web
 
 from kfn import api, names
 from kfn_gateway import app as gateway_app
-from kfn_gateway import logs, queue_engines, sqs_source
+from kfn_gateway import listening, logs, queue_engines, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.backends import k8s_api, k8s_secrets
 from kfn_gateway.backends.kubernetes import KubernetesBackend
@@ -130,10 +129,7 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
         dispatcher.start()  # before the watches: functions join it one by one as they appear
         await backend.start()
         try:
-            site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
-            await site.start()
-            host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-            yield Gateway(url=f"http://{host}:{runner.addresses[0][1]}", backend=backend, states=states,
+            yield Gateway(url=await listening.listen(runner, settings), backend=backend, states=states,
                           draining=draining)
         finally:
             await pollers.close()
@@ -164,15 +160,10 @@ def main(settings: GatewaySettings, cluster: ClusterSettings, *, kubeconfig: str
         except k8s_api.ApiError as exc:
             print(f"kfn gateway: {exc.message}", file=sys.stderr)
             return 2
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
-            await serve(settings, cluster, configuration, stop)
-        except OSError as exc:
-            print(f"kfn gateway: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            await serve(settings, cluster, configuration, listening.stop_on_signals())
+        except listening.CannotListen as exc:
+            print(f"kfn gateway: {exc}", file=sys.stderr)
             return 1
         return 0
 

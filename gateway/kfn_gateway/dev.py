@@ -13,7 +13,6 @@ import importlib.util
 import logging
 import pathlib
 import shutil
-import signal
 import sys
 import tempfile
 from typing import Mapping
@@ -23,7 +22,7 @@ from aiohttp import web
 
 from kfn import api, manifests
 from kfn_gateway import app as gateway_app
-from kfn_gateway import logs, queue_engines, sqs_source
+from kfn_gateway import listening, logs, queue_engines, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.autoscaling import Autoscaler
 from kfn_gateway.backends.local import LocalBackend
@@ -166,11 +165,7 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     pollers.update(manifest.triggers.values())
     try:
         await backend.ready()  # listen once a first request is served fast, and say so only then
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
-        await site.start()
-        port = runner.addresses[0][1]
-        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-        print(f"kfn gateway on http://{host}:{port}", flush=True)
+        print(f"kfn gateway on {await listening.listen(runner, settings)}", flush=True)
         for fn in manifest.functions.values():
             print(f"  {fn.key}  ANY /fn/{fn.namespace}/{fn.name}", flush=True)
         for trig in manifest.triggers.values():
@@ -223,18 +218,13 @@ def main(directory: str, settings: GatewaySettings) -> int:
 
 def _run(manifest: manifests.Manifest, settings: GatewaySettings, code_dirs: Mapping[str, str]) -> int:
     async def run() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
-            await serve(manifest, settings, code_dirs, stop)
+            await serve(manifest, settings, code_dirs, listening.stop_on_signals())
         except QueueInUse as exc:
             print(f"kfn dev: {exc}", file=sys.stderr)
             return 1
-        except OSError as exc:
-            print(f"kfn dev: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-                  " (pass --port 0 for any free port)", file=sys.stderr)
+        except listening.CannotListen as exc:
+            print(f"kfn dev: {exc} (pass --port 0 for any free port)", file=sys.stderr)
             return 1
         return 0
 

@@ -185,3 +185,17 @@ def test_two_gateways_cannot_share_a_state_dir(tmp_path):
         assert "kfn gateway on" not in result.stdout
     finally:
         assert first.stop() == 0
+
+
+def test_a_port_in_use_is_named(tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "kfn", "dev", str(EXAMPLES / "hello"), "--port", str(port)],
+                                capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "KFN_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 1, result.stderr
+    assert f"kfn dev: cannot listen on 127.0.0.1:{port}: " in result.stderr
+    assert "(pass --port 0 for any free port)" in result.stderr and "kfn gateway on" not in result.stdout
