@@ -18,7 +18,7 @@ import yaml
 
 from kfn import api, names
 
-__all__ = ["Manifest", "ManifestError", "Problem", "load_dir", "load_documents", "check_references"]
+__all__ = ["Manifest", "ManifestError", "Problem", "load_dir", "load_documents", "check_references", "data_values"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -159,22 +159,36 @@ def _data_object(doc: dict[str, Any]) -> tuple[str, dict[str, str]]:
         problem = names.dns1123_error(value) if isinstance(value, str) else "must be a string"
         if problem:
             raise ValueError(f"{label}: {problem}")
+    data, problems = data_values(doc)
+    if problems:
+        raise ValueError(problems[0])
+    return f"{namespace}/{meta['name']}", data
+
+
+def data_values(obj: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """The values of a v1 Secret (``data`` base64-decoded, then ``stringData`` as is) or ConfigMap
+    (``data``) as text, and what is wrong with those left out, each naming the field. Pure; the
+    loader refuses an object with problems, the cluster gateway uses what is readable."""
     data: dict[str, str] = {}
-    fields = ("data", "stringData") if doc["kind"] == "Secret" else ("data",)
-    for field in fields:
-        values = doc.get(field) or {}
+    problems: list[str] = []
+    secret = obj.get("kind", "Secret") == "Secret"
+    for field in ("data", "stringData") if secret else ("data",):
+        values = obj.get(field) or {}
         if not isinstance(values, dict):
-            raise ValueError(f"{field}: must be a mapping")
+            problems.append(f"{field}: must be a mapping")
+            continue
         for key, value in values.items():
             if not isinstance(key, str) or not isinstance(value, str):
-                raise ValueError(f"{field}.{key}: must be a string")
-            if field == "data" and doc["kind"] == "Secret":
+                problems.append(f"{field}.{key}: must be a string")
+                continue
+            if field == "data" and secret:
                 try:
                     value = base64.b64decode(value, validate=True).decode("utf-8")
                 except (binascii.Error, UnicodeDecodeError):
-                    raise ValueError(f"data.{key}: must be base64 of UTF-8 text (or use stringData)") from None
+                    problems.append(f"data.{key}: must be base64 of UTF-8 text (or use stringData)")
+                    continue
             data[key] = value
-    return f"{namespace}/{meta['name']}", data
+    return data, problems
 
 
 def check_references(functions: Iterable[api.Function], triggers: Iterable[api.Trigger], *,

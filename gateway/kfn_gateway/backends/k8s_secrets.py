@@ -1,4 +1,4 @@
-"""Reading Secrets in a cluster: their values decoded, and the SQS clients a ``credentialsSecret`` makes.
+"""The SQS clients a ``credentialsSecret`` makes, in a cluster.
 
 The gateway reads a Secret only by the name a Function or Trigger gives (RBAC ``get``, no
 ``list``/``watch``), in that object's namespace, and never logs a value.
@@ -7,30 +7,13 @@ The gateway reads a Secret only by the name a Function or Trigger gives (RBAC ``
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-from kfn import api
+from kfn import api, manifests
 from kfn_gateway import sqs_source
 from kfn_gateway.backends.k8s_api import Api
 
-__all__ = ["values", "sqs_clients"]
-
-
-def values(secret: Mapping[str, Any]) -> dict[str, str]:
-    """A Secret's values as text: ``data`` base64-decoded, ``stringData`` as is. Pure; a value that
-    is not valid base64 or not UTF-8 text is left out."""
-    out: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            out[key] = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, TypeError, ValueError):
-            continue
-    for key, value in (secret.get("stringData") or {}).items():
-        if isinstance(value, str):
-            out[key] = value
-    return out
+__all__ = ["sqs_clients"]
 
 
 def sqs_clients(client: Api, loop: asyncio.AbstractEventLoop, timeout: float
@@ -49,7 +32,7 @@ def sqs_clients(client: Api, loop: asyncio.AbstractEventLoop, timeout: float
             secret = future.result(timeout + 5)
             if secret is None:
                 raise LookupError(f"credentialsSecret: Secret {namespace}/{name} not found")
-            found = values(secret)
+            found = manifests.data_values(secret)[0]
             missing = [k for k in sqs_source.CREDENTIAL_KEYS[:2] if not found.get(k)]
             if missing:
                 raise LookupError(f"credentialsSecret: Secret {namespace}/{name} has no {' or '.join(missing)}")

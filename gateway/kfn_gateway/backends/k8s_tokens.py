@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Mapping
 
-from kfn_gateway.backends import k8s_secrets
+from kfn import manifests
 from kfn_gateway.backends.k8s_api import Api, ApiError
 from kfn_gateway.dispatching import FunctionState
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 def tokens_of(secret: Mapping[str, Any]) -> frozenset[str]:
     """Every non-empty value of a Secret, as text. Pure."""
-    return frozenset(v.strip() for v in k8s_secrets.values(secret).values() if v.strip())
+    return frozenset(v.strip() for v in manifests.data_values(secret)[0].values() if v.strip())
 
 
 class TokenSecrets:
