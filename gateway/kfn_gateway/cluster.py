@@ -21,7 +21,7 @@ from aiohttp import web
 
 from kfn import api, names
 from kfn_gateway import app as gateway_app
-from kfn_gateway import listening, logs, queue_engines, sqs_source
+from kfn_gateway import event_routing, listening, logs, queue_engines, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.backends import k8s_api, k8s_secrets
 from kfn_gateway.backends.kubernetes import KubernetesBackend
@@ -104,8 +104,7 @@ async def running(settings: GatewaySettings, cluster: ClusterSettings,
             dispatcher.remove_function(state.key)
 
         def triggers_changed(triggers: list[api.Trigger]) -> None:
-            # A Trigger with s3.source.sqs fires only for what its queue delivers, not for pushed notifications.
-            event_router.triggers = [t for t in triggers if t.spec.s3 is not None and t.spec.s3.source is None]
+            event_router.triggers = event_routing.pushed(triggers)
             pollers.update(triggers)
 
         backend = KubernetesBackend(settings, metrics, client, states, routes, namespace=cluster.namespace,

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from kfn import api, manifests
 from kfn_gateway import app as gateway_app
-from kfn_gateway import listening, logs, queue_engines, sqs_source
+from kfn_gateway import event_routing, listening, logs, queue_engines, sqs_source
 from kfn_gateway.async_dispatch import AsyncDispatcher, AsyncSettings
 from kfn_gateway.autoscaling import Autoscaler
 from kfn_gateway.backends.local import LocalBackend
@@ -149,9 +149,7 @@ async def serve(manifest: manifests.Manifest, settings: GatewaySettings, code_di
     dispatcher = AsyncDispatcher(
         AsyncSettings(retry_base=settings.async_retry_base, retry_max=settings.async_retry_max),
         queue, invoker, metrics, states)
-    # A Trigger with s3.source.sqs fires only for what its queue delivers, not for pushed notifications.
-    pushed = [t for t in manifest.triggers.values() if t.spec.s3 is None or t.spec.s3.source is None]
-    event_router = EventRouter(pushed, states, dispatcher, invoker, metrics)
+    event_router = EventRouter(event_routing.pushed(manifest.triggers.values()), states, dispatcher, invoker, metrics)
     application = gateway_app.build_app(
         settings=settings, invoker=invoker, metrics_=metrics, routes=RouteTable(manifest.triggers.values()),
         event_router=event_router, dispatcher=dispatcher)

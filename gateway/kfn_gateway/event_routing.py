@@ -23,7 +23,7 @@ from kfn_gateway.metrics import Metrics
 from kfn_gateway.outcomes import GatewayError, Outcome
 from kfn_gateway.queueing import new_event
 
-__all__ = ["Delivery", "EventRouter"]
+__all__ = ["Delivery", "EventRouter", "pushed"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,12 @@ class Delivery:
     invoked: int
     failed: list[str]
     """Synchronous invocations that did not succeed: ``function: errorType``."""
+
+
+def pushed(triggers: Iterable[api.Trigger]) -> list[api.Trigger]:
+    """The S3 Triggers that pushed notifications (``/events/s3``, ``/events/sns``) fire. Pure: a
+    Trigger with ``s3.source.sqs`` fires only for what its queue delivers."""
+    return [t for t in triggers if t.spec.s3 is not None and t.spec.s3.source is None]
 
 
 class EventRouter:
