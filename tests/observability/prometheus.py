@@ -63,6 +63,15 @@ def grafana_to_promql(expr: str) -> str:
             .replace('=~"$function"', '=~".*"'))
 
 
+def data(url: str, expr: str, what: str, timeout: float = 20) -> list[dict[str, Any]]:
+    """The result of ``expr`` once it has any (new scrapes and rule evaluations arrive each second)."""
+    deadline = time.monotonic() + timeout
+    while not (result := query(url, expr)):
+        assert time.monotonic() < deadline, f"{what}: no data for {expr}"
+        time.sleep(0.5)
+    return result
+
+
 def alert_exprs(group: str | None = None) -> list[tuple[str, str]]:
     rules = yaml.safe_load(RULES.read_text())
     return [(r["alert"], r["expr"]) for g in rules["groups"] if group in (None, g["name"]) for r in g["rules"]]

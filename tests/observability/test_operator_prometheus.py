@@ -18,7 +18,7 @@ import urllib.parse
 import pytest
 
 from tests.k8s.fixtures import Cluster, cluster  # noqa: F401
-from tests.observability.prometheus import (ALL_DASHBOARDS, Prometheus, alert_exprs, free_port, grafana_to_promql,
+from tests.observability.prometheus import (ALL_DASHBOARDS, Prometheus, alert_exprs, data, free_port, grafana_to_promql,
                                            panel_queries, request)
 from tests.operator.conftest import OPERATOR_ENV, running_operator
 from tests.operator.test_functions import FN, TRIGGERS, function
@@ -42,23 +42,13 @@ async def test_operator_alerts_return_data(cluster: Cluster, tmp_path: pathlib.P
             alerts = alert_exprs("kfn-operator")
             assert {name for name, _ in alerts} == {"KfnObjectsNotReady", "KfnAutoscalerCannotReadGateways"}
             for name, expr in alerts:
-                for _ in range(40):
-                    result = await asyncio.to_thread(prometheus.query, expr)
-                    if result:
-                        break
-                    await asyncio.sleep(0.5)
-                assert result, f"{name}: no data for {expr}\n{prometheus.log()}"
+                result = await asyncio.to_thread(data, prometheus.url, expr, name)
                 if name == "KfnObjectsNotReady":
                     assert {r["metric"]["kind"]: float(r["value"][1]) for r in result} == {"Function": 1, "Trigger": 1}
             # Every panel of the operator's dashboard returns data.
             [dashboard] = [p for p in ALL_DASHBOARDS if p.name == "kfn-operator.json"]
             for name, expr in panel_queries([dashboard]):
-                for _ in range(40):
-                    result = await asyncio.to_thread(prometheus.query, grafana_to_promql(expr))
-                    if result:
-                        break
-                    await asyncio.sleep(0.5)
-                assert result, f"{name}: no data for {expr}"
+                await asyncio.to_thread(data, prometheus.url, grafana_to_promql(expr), name)
             status, body = await asyncio.to_thread(request, f"{prometheus.url}/api/v1/rules")
             groups = {g["name"]: g for g in json.loads(body)["data"]["groups"]}
             assert status == 200 and {r["name"] for r in groups["kfn-operator"]["rules"]} == {n for n, _ in alerts}

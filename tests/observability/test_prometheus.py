@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 
 from tests.dev_e2e.conftest import DevServer
-from tests.observability.prometheus import (ALL_DASHBOARDS, Prometheus, alert_exprs, grafana_to_promql,
+from tests.observability.prometheus import (ALL_DASHBOARDS, Prometheus, alert_exprs, data, grafana_to_promql,
                                            panel_queries, query, request)
 
 DASHBOARDS = [p for p in ALL_DASHBOARDS if p.name != "kfn-operator.json"]
@@ -70,10 +70,7 @@ def test_dashboards_exist():
 
 @pytest.mark.parametrize("name, expr", panel_queries(DASHBOARDS), ids=[n for n, _ in panel_queries(DASHBOARDS)])
 def test_every_panel_query_returns_data(prometheus, name, expr):
-    deadline = time.monotonic() + 20
-    while not query(prometheus, grafana_to_promql(expr)):
-        assert time.monotonic() < deadline, f"{name}: no data for {expr}"
-        time.sleep(1)
+    data(prometheus, grafana_to_promql(expr), name)
 
 
 @pytest.mark.parametrize("name, expr", alert_exprs(), ids=[n for n, _ in alert_exprs()])
