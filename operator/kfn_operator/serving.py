@@ -24,7 +24,7 @@ class CannotListen(Exception):
     """The health/metrics address cannot be bound (in use, not local); the message names the settings."""
 
 METRICS = web.AppKey("metrics", Metrics)
-READY = web.AppKey("ready", object)
+READY: web.AppKey[asyncio.Event | threading.Event] = web.AppKey("ready")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -33,9 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    flag = request.app[READY]
-    assert isinstance(flag, (asyncio.Event, threading.Event))
-    if not flag.is_set():
+    if not request.app[READY].is_set():
         return web.json_response({"status": "starting"}, status=503)
     return web.json_response({"status": "ready"})
 
